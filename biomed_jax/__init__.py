@@ -1,0 +1,1 @@
+"""BiomedGPT-style vision-language models in JAX/Flax."""

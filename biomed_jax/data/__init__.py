@@ -1,0 +1,1 @@
+"""Input side: tokenizer, dataset readers, tasks and Grain pipelines."""

@@ -1,0 +1,40 @@
+"""biomed_jax: BiomedGPT-style vision-language models in JAX/Flax."""
+
+import setuptools
+
+# One tested set (CPU, Python 3.11). Newer releases exist; bump these together and re-run tests.
+INSTALL_REQUIRES = [
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "grain==0.2.18",
+    "tensorflow-datasets==4.9.10",
+    "sentencepiece==0.2.3",
+    "ml_collections==1.1.0",
+    "clu==0.0.12",
+    "pillow==13.0.0",
+    "numpy==2.4.6",
+    "safetensors==0.8.0",
+]
+
+EXTRAS_REQUIRE = {
+    # PyTorch and transformers serve only as a numerical oracle in tests and to read
+    # pytorch_model.bin checkpoints; transformers 4.x still builds untied T5 v1.1 models.
+    "test": ["pytest==9.2.0", "torch==2.13.0", "transformers==4.57.1"],
+    "torch": ["torch==2.13.0"],
+    "tpu": ["jax[tpu]==0.10.2"],
+}
+
+setuptools.setup(
+    name="biomed_jax",
+    version="0.1.0",
+    description="Train, fine-tune, instruction-tune and evaluate BiomedGPT-style models in JAX/Flax.",
+    packages=setuptools.find_packages(include=["biomed_jax", "biomed_jax.*"]),
+    package_data={"biomed_jax": ["assets/**/*"]},
+    include_package_data=True,
+    python_requires=">=3.11",
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+)
