@@ -1,0 +1,195 @@
+"""Transformer building blocks with logical axis names on every parameter.
+
+Logical axes (mapped to mesh axes by the rules in biomed_jax/sharding.py):
+  batch, length, embed, mlp, heads, kv, vocab, layers, relpos_buckets, image_grid,
+  conv_h, conv_w, conv_in, conv_out.
+Parameters are stored in `param_dtype` and cast to `dtype` at use.
+"""
+
+import functools
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from biomed_jax.model.config import ModelConfig
+
+NEG_INF = float(jnp.finfo(jnp.float32).min)
+
+
+def partitioned(init, names):
+  return nn.with_logical_partitioning(init, names)
+
+
+def constrain(x, names):
+  """Sharding hint for an activation; a no-op without a mesh and rules in context."""
+  return nn.with_logical_constraint(x, names)
+
+
+def normal_init(stddev: float):
+  return nn.initializers.normal(stddev=stddev)
+
+
+class Norm(nn.Module):
+  """T5's RMSNorm (no mean, no bias) or LayerNorm with bias; statistics in float32."""
+  config: ModelConfig
+
+  @nn.compact
+  def __call__(self, x):
+    cfg = self.config
+    kwargs = dict(epsilon=cfg.layer_norm_epsilon, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
+                  scale_init=partitioned(nn.initializers.ones, ("embed",)))
+    if cfg.norm_type == "rms":
+      return nn.RMSNorm(name="norm", **kwargs)(x)
+    return nn.LayerNorm(name="norm", bias_init=partitioned(nn.initializers.zeros, ("embed",)),
+                        **kwargs)(x)
+
+
+def _dense(features, axis, names, stddev, cfg, name):
+  return nn.DenseGeneral(
+      features=features, axis=axis, use_bias=cfg.use_bias, dtype=cfg.dtype,
+      param_dtype=cfg.param_dtype, name=name,
+      kernel_init=partitioned(normal_init(stddev), names),
+      bias_init=partitioned(nn.initializers.zeros, names[-len(features):]
+                            if isinstance(features, tuple) else names[-1:]))
+
+
+class MultiHeadAttention(nn.Module):
+  """Attention with an additive bias, an optional key mask and an optional KV cache.
+
+  decode=True keeps a cache in the "cache" collection: for self-attention the keys/values of
+  every position written so far; for cross-attention (`cross=True`) the encoder keys/values,
+  computed once when the cache is created and reused at every step (pass kv=None then).
+  """
+  config: ModelConfig
+  cross: bool = False
+  decode: bool = False
+  deterministic: bool = True
+
+  @nn.compact
+  def __call__(self, x, kv, bias, mask):
+    """x: [b, lq, d]; kv: [b, lk, d] or None; bias float32 and mask bool, both broadcastable
+    to [b, h, lq, lk] (either may be None)."""
+    cfg = self.config
+    h, dh, d = cfg.num_heads, cfg.head_dim, cfg.d_model
+    # T5 has no 1/sqrt(dh) in the scores: it lives in the query initialisation instead.
+    q_std = (d * dh) ** -0.5 if cfg.attention_scale is None else d ** -0.5
+    project = lambda name, std: _dense((h, dh), -1, ("embed", "heads", "kv"), std, cfg, name)
+    q = project("query", q_std)(x)
+    if cfg.attention_scale is not None:
+      q = q * jnp.asarray(cfg.attention_scale, q.dtype)
+
+    if self.cross:
+      k, v = self._cross_key_value(kv, project)
+    else:
+      k, v = project("key", d ** -0.5)(x), project("value", d ** -0.5)(x)
+      if self.decode:
+        k, v, cache_mask = self._append_to_cache(k, v)
+        mask = cache_mask if mask is None else mask & cache_mask
+
+    q = constrain(q, ("batch", "length", "heads", "kv"))
+    k = constrain(k, ("batch", "length", "heads", "kv"))
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
+    if bias is not None:
+      scores = scores + bias
+    if mask is not None:
+      # `where`, not adding a large negative: a row with every key masked stays finite.
+      scores = jnp.where(mask, scores, NEG_INF)
+    weights = jax.nn.softmax(scores, axis=-1).astype(cfg.dtype)
+    weights = nn.Dropout(cfg.dropout_rate)(weights, deterministic=self.deterministic)
+    out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+    return _dense(d, (-2, -1), ("heads", "kv", "embed"), (h * dh) ** -0.5, cfg, "out")(out)
+
+  def _cross_key_value(self, kv, project):
+    if not self.decode:
+      return project("key", self.config.d_model ** -0.5)(kv), project(
+          "value", self.config.d_model ** -0.5)(kv)
+    if kv is not None and not self.has_variable("cache", "cross_key"):
+      k = project("key", self.config.d_model ** -0.5)(kv)
+      v = project("value", self.config.d_model ** -0.5)(kv)
+      self.variable("cache", "cross_key", lambda: k)
+      self.variable("cache", "cross_value", lambda: v)
+      return k, v
+    if not self.has_variable("cache", "cross_key"):
+      raise ValueError("cross-attention cache is empty: create it with the encoder outputs "
+                       "first (see EncoderDecoder.init_cache)")
+    return self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
+
+  def _append_to_cache(self, k, v):
+    """Writes this step's key/value at the cache index; returns the whole cache and its mask."""
+    initialized = self.has_variable("cache", "cached_key")
+    cached_k = self.variable("cache", "cached_key", jnp.zeros, k.shape, k.dtype)
+    cached_v = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)
+    index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
+    if not initialized:  # creation pass: shapes only, full-length computation
+      return k, v, jnp.ones((), bool)
+    step = k.shape[1]
+    i = index.value
+    cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k, (0, i, 0, 0))
+    cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v, (0, i, 0, 0))
+    index.value = i + step
+    max_len = cached_k.value.shape[1]
+    # Query j of this step (absolute position i + j) sees keys 0 .. i + j.
+    mask = jnp.arange(max_len)[None, :] <= (i + jnp.arange(step))[:, None]
+    return cached_k.value, cached_v.value, mask[None, None]
+
+
+class FeedForward(nn.Module):
+  config: ModelConfig
+  deterministic: bool = True
+
+  @nn.compact
+  def __call__(self, x):
+    cfg = self.config
+    # "gelu" is the exact (erf) GELU of fairseq and HF; T5 v1.1's gated-gelu uses the tanh
+    # approximation ("gelu_new").
+    act = {"relu": nn.relu, "gelu": functools.partial(nn.gelu, approximate=False),
+           "gated-gelu": functools.partial(nn.gelu, approximate=True),
+           "gated-silu": nn.silu}[cfg.ffn_type]
+    wi = lambda name: _dense(cfg.d_ff, -1, ("embed", "mlp"), cfg.d_model ** -0.5, cfg, name)
+    if cfg.ffn_type.startswith("gated"):
+      hidden = act(wi("wi_0")(x)) * wi("wi_1")(x)
+    else:
+      hidden = act(wi("wi")(x))
+    hidden = constrain(hidden, ("batch", "length", "mlp"))
+    hidden = nn.Dropout(cfg.dropout_rate)(hidden, deterministic=self.deterministic)
+    return _dense(cfg.d_model, -1, ("mlp", "embed"), cfg.d_ff ** -0.5, cfg, "wo")(hidden)
+
+
+def relative_position_bucket(relative_position, bidirectional: bool, num_buckets: int,
+                             max_distance: int):
+  """T5's bucketing of (key position - query position): exact near, logarithmic far."""
+  buckets = jnp.zeros_like(relative_position)
+  if bidirectional:
+    num_buckets //= 2
+    buckets += (relative_position > 0).astype(jnp.int32) * num_buckets
+    distance = jnp.abs(relative_position)
+  else:
+    distance = -jnp.minimum(relative_position, 0)
+  max_exact = num_buckets // 2
+  log_ratio = jnp.log(jnp.maximum(distance, 1).astype(jnp.float32) / max_exact) / math.log(
+      max_distance / max_exact)
+  large = max_exact + (log_ratio * (num_buckets - max_exact)).astype(jnp.int32)
+  large = jnp.minimum(large, num_buckets - 1)
+  return buckets + jnp.where(distance < max_exact, distance, large)
+
+
+class RelativePositionBias(nn.Module):
+  """Per-head learned bias over bucketed relative positions, shared by all layers."""
+  config: ModelConfig
+  bidirectional: bool
+
+  @nn.compact
+  def __call__(self, query_positions, key_positions):
+    """Positions: int [lq], [lk] -> bias float32 [1, heads, lq, lk]."""
+    cfg = self.config
+    table = self.param(
+        "embedding",
+        partitioned(normal_init(cfg.d_model ** -0.5), ("relpos_buckets", "heads")),
+        (cfg.relative_attention_num_buckets, cfg.num_heads), cfg.param_dtype)
+    buckets = relative_position_bucket(
+        key_positions[None, :] - query_positions[:, None], self.bidirectional,
+        cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance)
+    bias = jnp.asarray(table, jnp.float32)[buckets]  # [lq, lk, h]
+    return jnp.transpose(bias, (2, 0, 1))[None]
