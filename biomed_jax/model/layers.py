@@ -46,13 +46,38 @@ class Norm(nn.Module):
                         **kwargs)(x)
 
 
+class Dense(nn.Module):
+  """y = x . kernel (+ bias) contracting the last `in_axes` dims of x; kernel shape is
+  x.shape[-in_axes:] + features, stored whole (not flattened) so its logical names always
+  match its rank, also while it is being initialised under a mesh."""
+  features: tuple[int, ...]
+  names: tuple[str, ...]  # logical axes of the kernel
+  stddev: float
+  config: ModelConfig
+  in_axes: int = 1
+  use_bias: bool | None = None  # None: config.use_bias
+
+  @nn.compact
+  def __call__(self, x):
+    cfg = self.config
+    shape = tuple(x.shape[x.ndim - self.in_axes:]) + tuple(self.features)
+    kernel = self.param("kernel", partitioned(normal_init(self.stddev), self.names), shape,
+                        cfg.param_dtype)
+    axes = tuple(range(x.ndim - self.in_axes, x.ndim))
+    y = jnp.tensordot(x.astype(cfg.dtype), jnp.asarray(kernel, cfg.dtype),
+                      (axes, tuple(range(self.in_axes))))
+    if cfg.use_bias if self.use_bias is None else self.use_bias:
+      bias = self.param("bias", partitioned(nn.initializers.zeros,
+                                            self.names[self.in_axes:]),
+                        tuple(self.features), cfg.param_dtype)
+      y = y + jnp.asarray(bias, cfg.dtype)
+    return y
+
+
 def _dense(features, axis, names, stddev, cfg, name):
-  return nn.DenseGeneral(
-      features=features, axis=axis, use_bias=cfg.use_bias, dtype=cfg.dtype,
-      param_dtype=cfg.param_dtype, name=name,
-      kernel_init=partitioned(normal_init(stddev), names),
-      bias_init=partitioned(nn.initializers.zeros, names[-len(features):]
-                            if isinstance(features, tuple) else names[-1:]))
+  features = features if isinstance(features, tuple) else (features,)
+  in_axes = len(axis) if isinstance(axis, tuple) else 1
+  return Dense(features, names, stddev, cfg, in_axes, name=name)
 
 
 class MultiHeadAttention(nn.Module):

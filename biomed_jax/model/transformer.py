@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from biomed_jax.model.config import ModelConfig
-from biomed_jax.model.layers import (FeedForward, MultiHeadAttention, Norm,
+from biomed_jax.model.layers import (Dense, FeedForward, MultiHeadAttention, Norm,
                                      RelativePositionBias, constrain, normal_init, partitioned)
 from biomed_jax.model.vision import VisionEncoder
 
@@ -163,9 +163,7 @@ class EncoderDecoder(nn.Module):
     self.decoder = Decoder(cfg, train=self.train, decode=self.decode,
                            max_decode_length=self.max_decode_length)
     if not cfg.tie_embeddings:
-      self.lm_head = nn.DenseGeneral(
-          cfg.vocab_size, use_bias=False, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
-          kernel_init=partitioned(normal_init(1.0), ("embed", "vocab")))
+      self.lm_head = Dense((cfg.vocab_size,), ("embed", "vocab"), 1.0, cfg, use_bias=False)
 
   def __call__(self, encoder_tokens, decoder_tokens, images=None, image_mask=None):
     encoded, encoder_mask = self.encode(encoder_tokens, images, image_mask)

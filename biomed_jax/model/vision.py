@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from biomed_jax.model.config import ModelConfig
-from biomed_jax.model.layers import constrain, normal_init, partitioned
+from biomed_jax.model.layers import Dense, constrain, normal_init, partitioned
 
 CONV_AXES = ("conv_h", "conv_w", "conv_in", "conv_out")
 
@@ -80,10 +80,8 @@ class VisionEncoder(nn.Module):
         x = _Bottleneck(cfg, width, stride if block == 0 else 1, self.train,
                         name=f"stage{stage + 1}_block{block}")(x, image_mask)
     b, gh, gw, c = x.shape
-    tokens = nn.DenseGeneral(
-        cfg.d_model, use_bias=True, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
-        name="projection", kernel_init=partitioned(normal_init(c ** -0.5), ("conv_out", "embed")),
-        bias_init=partitioned(nn.initializers.zeros, ("embed",)))(x)
+    tokens = Dense((cfg.d_model,), ("conv_out", "embed"), c ** -0.5, cfg, use_bias=True,
+                   name="projection")(x)
     positions = self.param(
         "position_embedding",
         partitioned(normal_init(cfg.d_model ** -0.5), ("image_grid", "image_grid_w", "embed")),

@@ -1,0 +1,1 @@
+"""Train state, loss, optimizer and the jitted, sharded train step."""
