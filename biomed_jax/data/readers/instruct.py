@@ -1,0 +1,107 @@
+"""Instruction and dialogue data: ChatDoctor's HealthCareMagic-100k and iCliniq, BioInstruct,
+LLaVA-Med instruct.
+
+Fields: instruction, input, output; LLaVA-Med: question, answer (first exchange) and
+conversations (every turn's text, human first, alternating). None of these publish a split:
+HealthCareMagic and iCliniq are split by `common.hash_split` of the record id (90/5/5);
+BioInstruct and LLaVA-Med are training data only.
+"""
+
+import os
+
+from biomed_jax.data.readers import common
+from biomed_jax.data.records import Record
+
+# ---------------------------------------------------------------------------------------------
+# ChatDoctor: HealthCareMagic-100k.json, a list of {instruction, input, output};
+# iCliniq.json, a list of {input, answer_icliniq, answer_chatgpt, answer_chatdoctor}.
+# Ids are list positions.
+
+
+def _scan_chatdoctor(dataset: str, path: str, split: str, output_key: str,
+                     extra_keys: tuple[str, ...]) -> common.ScanResult:
+  for index, item in common.load_json_records(dataset, path):
+    if isinstance(item, common.BadRecord):
+      yield item
+      continue
+    record_id = str(index)
+    if common.hash_split(record_id) != split:
+      continue
+    fields = {
+        "instruction": common.text(item.get("instruction")),
+        "input": common.text(item.get("input")),
+        "output": common.text(item.get(output_key)),
+    }
+    fields.update({key: common.text(item.get(key)) for key in extra_keys if key in item})
+    yield Record(dataset=dataset, split=split, id=record_id, source=path, fields=fields)
+
+
+def scan_healthcaremagic(dataset: str, root: str, split: str) -> common.ScanResult:
+  path = common.require(dataset, os.path.join(root, "HealthCareMagic-100k.json"))
+  return _scan_chatdoctor(dataset, path, split, "output", ())
+
+
+def scan_icliniq(dataset: str, root: str, split: str) -> common.ScanResult:
+  path = common.require(dataset, os.path.join(root, "iCliniq.json"))
+  return _scan_chatdoctor(dataset, path, split, "answer_icliniq",
+                          ("answer_chatgpt", "answer_chatdoctor"))
+
+
+# ---------------------------------------------------------------------------------------------
+# BioInstruct (Tran et al. 2024): biomed_instruct_25k.json as published on the Hugging Face hub
+# (bioinstruct.json accepted too), a JSON list or JSON lines of {instruction, input, output}.
+BIOINSTRUCT_FILES = ("biomed_instruct_25k.json", "bioinstruct.json")
+
+
+def scan_bioinstruct(dataset: str, root: str, split: str) -> common.ScanResult:
+  del split  # training data only
+  path = common.first_existing(dataset, root, BIOINSTRUCT_FILES)
+  for position, item in common.load_json_records(dataset, path):
+    if isinstance(item, common.BadRecord):
+      yield item
+      continue
+    yield Record(dataset=dataset, split="train", id=str(position), source=path, fields={
+        "instruction": common.text(item.get("instruction")),
+        "input": common.text(item.get("input")),
+        "output": common.text(item.get("output")),
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# LLaVA-Med: llava_med_instruct_10k.json (also _60k, _60k_inline_mention), a list of
+# {id, image, conversations: [{from: human|gpt, value}]}; images/<image> as written by
+# llava/data/download_images.py. The "<image>" placeholder is dropped from the text: the image
+# travels in Record.images.
+LLAVA_MED_FILES = ("llava_med_instruct_10k.json", "llava_med_instruct_60k.json",
+                   "llava_med_instruct_60k_inline_mention.json")
+_IMAGE_TOKEN = "<image>"
+
+
+def _without_image_token(value: str) -> str:
+  return value.replace(_IMAGE_TOKEN, "").strip()
+
+
+def scan_llava_med(dataset: str, root: str, split: str) -> common.ScanResult:
+  del split  # training data only
+  path = common.first_existing(dataset, root, LLAVA_MED_FILES)
+  image_dir = common.require(dataset, os.path.join(root, "images"))
+  items = common.expect_list(dataset, path, common.load_json(dataset, path))
+  for index, item in enumerate(items):
+    record_id = common.text(item.get("id")).strip() if isinstance(item, dict) else ""
+    if not record_id:
+      yield common.BadRecord(dataset, path, f"#{index}", "not an object with an id",
+                             common.MALFORMED)
+      continue
+    turns = item.get("conversations")
+    roles = [t.get("from") if isinstance(t, dict) else None for t in turns or []]
+    expected = ["human" if i % 2 == 0 else "gpt" for i in range(len(roles))]
+    if not roles or len(roles) % 2 or roles != expected:
+      yield common.BadRecord(dataset, path, record_id,
+                             f"conversations must alternate human/gpt in pairs, got {roles}",
+                             common.MALFORMED)
+      continue
+    texts = [_without_image_token(common.text(t.get("value"))) for t in turns]
+    image = common.text(item.get("image")).strip()
+    yield Record(dataset=dataset, split="train", id=record_id, source=path,
+                 images=(os.path.join(image_dir, image),) if image else (),
+                 fields={"question": texts[0], "answer": texts[1], "conversations": texts})
