@@ -17,6 +17,13 @@ INSTALL_REQUIRES = [
     "pillow==13.0.0",
     "numpy==2.4.6",
     "safetensors==0.8.0",
+    # Benchmark metrics: ROUGE, sacreBLEU, and coco-caption's BLEU/METEOR/CIDEr.
+    "rouge-score==0.1.2",
+    "sacrebleu==2.6.0",
+    "pycocoevalcap==1.2",
+    "regex==2026.11.15",
+    # TensorBoard event files without TensorFlow.
+    "tensorboardX==2.6.5",
 ]
 
 EXTRAS_REQUIRE = {
