@@ -40,17 +40,44 @@ def base_config(variant: str = "tiny") -> ml_collections.ConfigDict:
   c.sharding = ml_collections.ConfigDict({"rules": config_dict.placeholder(tuple)})
 
   c.data = ml_collections.ConfigDict()
-  c.data.mixture = ()  # ((task, weight), ...)
+  c.data.mixture = ()  # ((task, weight), ...); task names from biomed_jax/data/tasks.py
   c.data.batch_size = 8  # global, over all hosts
   c.data.max_source_len = 128
   c.data.max_target_len = 64
   c.data.data_dir = ""  # prepared ArrayRecord datasets (python -m biomed_jax.data.prepare)
+  c.data.sample_root = ""  # the shipped sample mixture; "" = the packaged copy
+  c.data.tokenizer = ""  # SentencePiece model; "" = the shipped biomedical one
+  c.data.worker_count = 0  # Grain worker processes per host
+  c.data.bad_records_train = "skip"  # or "fail"
+  c.data.bad_records_eval = "fail"
 
   c.optimizer = ml_collections.ConfigDict(dict(
       learning_rate=1e-4, warmup_steps=100, decay="linear", end_learning_rate_factor=0.0,
       b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01, grad_clip_norm=1.0,
       label_smoothing=0.1))
 
-  c.train = ml_collections.ConfigDict(dict(num_steps=1000))
+  c.train = ml_collections.ConfigDict(dict(
+      num_steps=1000,
+      grad_accum_steps=1,  # micro-batches per step (same update, less activation memory)
+      ema_decay=0.0,  # > 0 keeps an EMA of the parameters (evaluated instead of the raw ones)
+      freeze="",  # regex over parameter paths ("vision/.*") that get no update
+      log_every=20,
+      checkpoint_every=200,
+      keep_checkpoints=3,
+      keep_best_by="",  # an eval metric name, e.g. "sample_vqa/accuracy": keep the best ones
+      max_consecutive_nonfinite=10,  # then stop: the run is diverging
+      record_batch_fingerprints=False,  # audit: WORKDIR/batch_fingerprints.txt
+  ))
+
+  c.eval = ml_collections.ConfigDict(dict(
+      every_steps=200,
+      tasks=(),  # () = every task of the mixture
+      split="validation",
+      batch_size=16,
+      max_examples=0,  # per task, 0 = all
+      decode_method="greedy",  # or "beam"
+      beam_size=4,
+      length_penalty=1.0,
+  ))
   c.init_from = ""  # a pretrained folder (python -m biomed_jax.convert.hf_t5 ...)
   return c

@@ -1,4 +1,10 @@
-"""AdamW with warmup then linear or cosine decay, clipping, and decay only on kernels."""
+"""AdamW with warmup then linear or cosine decay, clipping, and decay only on kernels.
+
+Parameters whose path ("encoder/layers/attention/query/kernel") matches `freeze` get no
+update at all (and no optimizer state worth speaking of).
+"""
+
+import re
 
 import jax
 import ml_collections
@@ -27,10 +33,22 @@ def decays(path) -> bool:
   return any(getattr(key, "key", None) == "kernel" for key in path)
 
 
-def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+def param_path(path) -> str:
+  """"encoder/layers/attention/query/kernel": dict keys only (boxes add attribute keys)."""
+  return "/".join(str(k.key) for k in path if isinstance(k, jax.tree_util.DictKey))
+
+
+def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int,
+                   freeze: str = "") -> optax.GradientTransformation:
   schedule = learning_rate_schedule(cfg, total_steps)
   mask = lambda params: jax.tree_util.tree_map_with_path(lambda p, _: decays(p), params)
-  return optax.chain(
+  tx = optax.chain(
       optax.clip_by_global_norm(cfg.grad_clip_norm),
       optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
                   weight_decay=cfg.weight_decay, mask=mask))
+  if not freeze:
+    return tx
+  pattern = re.compile(freeze)
+  labels = lambda params: jax.tree_util.tree_map_with_path(
+      lambda p, _: "frozen" if pattern.fullmatch(param_path(p)) else "trained", params)
+  return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()}, labels)

@@ -19,6 +19,7 @@ class TrainState:
   batch_stats: Any  # BatchNorm running averages of the vision encoder
   opt_state: Any
   rng: jax.Array  # base key; each step folds in its step number
+  ema_params: Any = None  # exponential moving average of params, when enabled
 
 
 def example_inputs(cfg: ModelConfig, batch_size: int = 1, encoder_length: int = 8,
@@ -35,7 +36,8 @@ def example_inputs(cfg: ModelConfig, batch_size: int = 1, encoder_length: int = 
   }
 
 
-def _init_fn(model: EncoderDecoder, tx: optax.GradientTransformation, inputs: dict):
+def _init_fn(model: EncoderDecoder, tx: optax.GradientTransformation, inputs: dict,
+             ema: bool = False):
   def init(rng):
     params_rng, dropout_rng, state_rng = jax.random.split(rng, 3)
     zeros = {k: jnp.zeros(v.shape, v.dtype) for k, v in inputs.items()}
@@ -45,14 +47,16 @@ def _init_fn(model: EncoderDecoder, tx: optax.GradientTransformation, inputs: di
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables.get("batch_stats", {}),
-                      opt_state=tx.init(params), rng=state_rng)
+                      opt_state=tx.init(params), rng=state_rng,
+                      ema_params=jax.tree.map(jnp.copy, params) if ema else None)
   return init
 
 
-def abstract_state(model: EncoderDecoder, tx: optax.GradientTransformation,
-                   inputs: dict) -> TrainState:
+def abstract_state(model: EncoderDecoder, tx: optax.GradientTransformation, inputs: dict,
+                   ema: bool = False) -> TrainState:
   """Shapes and logical partitioning of the whole state, with no memory allocated."""
-  return jax.eval_shape(_init_fn(model, tx, inputs), jax.random.key_data(jax.random.key(0)))
+  return jax.eval_shape(_init_fn(model, tx, inputs, ema),
+                        jax.random.key_data(jax.random.key(0)))
 
 
 def state_shardings(abstract: TrainState, mesh, rules) -> TrainState:
@@ -60,10 +64,10 @@ def state_shardings(abstract: TrainState, mesh, rules) -> TrainState:
 
 
 def create_state(model: EncoderDecoder, tx: optax.GradientTransformation, inputs: dict,
-                 mesh, rules, seed: int) -> tuple[TrainState, TrainState]:
+                 mesh, rules, seed: int, ema: bool = False) -> tuple[TrainState, TrainState]:
   """(state, its shardings): every array is created on its own shard by a jitted init."""
-  shardings = state_shardings(abstract_state(model, tx, inputs), mesh, rules)
-  init = _init_fn(model, tx, inputs)
+  shardings = state_shardings(abstract_state(model, tx, inputs, ema), mesh, rules)
+  init = _init_fn(model, tx, inputs, ema)
   with sharding_lib.mesh_context(mesh, rules):
     state = jax.jit(lambda rng: nn.meta.unbox(init(rng)), out_shardings=shardings)(
         jax.random.key_data(jax.random.key(seed)))

@@ -15,39 +15,84 @@ from biomed_jax.training.state import TrainState
 
 # Required keys; "images" and "image_mask" come together, or not at all (text-only model).
 BATCH_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights")
+MODEL_INPUT_KEYS = BATCH_KEYS + ("images", "image_mask")
 
 
 def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
-                    label_smoothing: float):
-  """train_step(state, batch) -> (state, metrics); pure, to be jitted with shardings."""
+                    label_smoothing: float, grad_accum_steps: int = 1, ema_decay: float = 0.0):
+  """train_step(state, batch) -> (state, metrics); pure, to be jitted with shardings.
+
+  The batch is split into `grad_accum_steps` micro-batches whose gradients are summed in a
+  scan (memory of one micro-batch, the update of the whole batch). A step whose loss or
+  gradients are not finite changes nothing but the step counter and reports nonfinite=1.
+  """
   train_model = model.clone(train=True)
 
-  def train_step(state: TrainState, batch: Mapping[str, jax.Array]):
-    dropout_rng = jax.random.fold_in(state.rng, state.step)
-
+  def micro_step(params, batch_stats, batch, dropout_rng):
     def loss_fn(params):
       logits, updates = train_model.apply(
-          {"params": params, "batch_stats": state.batch_stats}, batch["encoder_tokens"],
+          {"params": params, "batch_stats": batch_stats}, batch["encoder_tokens"],
           batch["decoder_inputs"], batch.get("images"), batch.get("image_mask"),
           rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
       loss_sum, weight_sum, correct = cross_entropy(
           logits, batch["decoder_targets"], batch["decoder_loss_weights"], label_smoothing)
-      denominator = jnp.maximum(weight_sum, 1.0)
-      return loss_sum / denominator, (updates.get("batch_stats", {}), weight_sum,
-                                       correct / denominator)
+      return loss_sum, (updates.get("batch_stats", {}), weight_sum, correct)
 
-    (loss, (batch_stats, tokens, accuracy)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    (loss_sum, (new_stats, weight_sum, correct)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(params)
     if "image_mask" in batch:  # a batch without images leaves the BatchNorm averages alone
       any_image = jnp.any(batch["image_mask"])
-      batch_stats = jax.tree.map(lambda new, old: jnp.where(any_image, new, old),
-                                 batch_stats, state.batch_stats)
-    metrics = {"loss": loss, "token_accuracy": accuracy, "target_tokens": tokens,
-               "grad_norm": optax.global_norm(grads)}
-    return state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
-                         opt_state=opt_state), metrics
+      new_stats = jax.tree.map(lambda new, old: jnp.where(any_image, new, old), new_stats,
+                               batch_stats)
+    return grads, new_stats, loss_sum, weight_sum, correct
+
+  def train_step(state: TrainState, batch: Mapping[str, jax.Array]):
+    batch = {k: v for k, v in batch.items() if k in MODEL_INPUT_KEYS}
+    dropout_rng = jax.random.fold_in(state.rng, state.step)
+    if grad_accum_steps == 1:
+      grads, batch_stats, loss_sum, weight_sum, correct = micro_step(
+          state.params, state.batch_stats, batch, dropout_rng)
+    else:
+      micro = jax.tree.map(
+          lambda x: x.reshape(grad_accum_steps, x.shape[0] // grad_accum_steps, *x.shape[1:]),
+          batch)
+
+      def accumulate(carry, inputs):
+        grads, stats, loss_sum, weight_sum, correct = carry
+        index, micro_batch = inputs
+        g, stats, l, w, c = micro_step(state.params, stats, micro_batch,
+                                       jax.random.fold_in(dropout_rng, index))
+        return (jax.tree.map(jnp.add, grads, g), stats, loss_sum + l, weight_sum + w,
+                correct + c), None
+
+      zeros = jax.tree.map(jnp.zeros_like, state.params)
+      (grads, batch_stats, loss_sum, weight_sum, correct), _ = jax.lax.scan(
+          accumulate, (zeros, state.batch_stats, 0.0, 0.0, 0.0),
+          (jnp.arange(grad_accum_steps), micro))
+    # Gradients of the mean loss over every target token of the whole batch.
+    denominator = jnp.maximum(weight_sum, 1.0)
+    grads = jax.tree.map(lambda g: g / denominator, grads)
+    loss = loss_sum / denominator
+    grad_norm = optax.tree.norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    ema_params = state.ema_params
+    if ema_decay > 0:
+      ema_params = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p,
+                                state.ema_params, params)
+    keep_if_finite = lambda new, old: jax.tree.map(
+        lambda n, o: jnp.where(finite, n, o), new, old)
+    new_state = state.replace(
+        step=state.step + 1, params=keep_if_finite(params, state.params),
+        batch_stats=keep_if_finite(batch_stats, state.batch_stats),
+        opt_state=keep_if_finite(opt_state, state.opt_state),
+        ema_params=keep_if_finite(ema_params, state.ema_params))
+    metrics = {"loss": loss, "token_accuracy": correct / denominator,
+               "target_tokens": weight_sum, "grad_norm": grad_norm,
+               "nonfinite": 1 - finite.astype(jnp.int32)}
+    return new_state, metrics
 
   return train_step
 

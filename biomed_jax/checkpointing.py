@@ -1,0 +1,97 @@
+"""Orbax checkpoints of everything a run needs to resume exactly.
+
+One checkpoint per saved step, under WORKDIR/checkpoints/<step>/, holding two items:
+  state  the TrainState (params, optimizer, BatchNorm averages, EMA, rng, step), sharded
+  meta   JSON: the input iterator's position (Grain state and skip counts, taken when the
+         save starts, so the asynchronous write cannot see a later position), the fields that
+         must match to resume, and the whole config as text
+Orbax writes each step into a temporary folder and renames it when complete, so a run killed
+at any moment, also during a save, resumes from the last complete checkpoint.
+"""
+
+import json
+import os
+from typing import Any
+
+from etils import epath
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+# Config fields that must not change between a checkpoint and the run resuming from it: they
+# fix parameter shapes / layout or the data stream. Everything else (learning rate, number of
+# steps, remat, compute dtype, mesh shape, ...) may change on resume.
+MODEL_FIELDS_THAT_MAY_CHANGE = ("dtype", "remat_policy", "dropout_rate")
+DATA_FIELDS_THAT_MUST_MATCH = ("mixture", "batch_size", "max_source_len", "max_target_len")
+
+
+def resume_signature(config: ml_collections.ConfigDict, model_config) -> dict[str, Any]:
+  model = {k: v for k, v in model_config.to_dict().items()
+           if k not in MODEL_FIELDS_THAT_MAY_CHANGE}
+  data = {k: json.loads(json.dumps(config.data[k])) for k in DATA_FIELDS_THAT_MUST_MATCH}
+  return {"model": json.loads(json.dumps(model)), "data": data,
+          "grad_accum_steps": config.train.grad_accum_steps,
+          "ema": config.train.ema_decay > 0}
+
+
+def signature_mismatches(saved: dict, current: dict, prefix: str = "") -> list[str]:
+  problems = []
+  for key in sorted(set(saved) | set(current)):
+    a, b = saved.get(key), current.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      problems += signature_mismatches(a, b, f"{prefix}{key}.")
+    elif a != b:
+      problems.append(f"{prefix}{key}: checkpoint has {a!r}, config has {b!r}")
+  return problems
+
+
+class Checkpointer:
+  """Saves and restores (state, data iterator, meta) with an Orbax CheckpointManager."""
+
+  def __init__(self, workdir: str, *, every_steps: int, keep: int, best_metric: str = "",
+               best_mode: str = "max"):
+    local = "://" not in workdir  # gs:// and other remote paths are already absolute
+    self.directory = str(epath.Path(os.path.abspath(workdir) if local else workdir) /
+                         "checkpoints")
+    self.best_metric = best_metric
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, save_interval_steps=every_steps, enable_async_checkpointing=True,
+        best_fn=(lambda m: m[best_metric]) if best_metric else None, best_mode=best_mode,
+        keep_checkpoints_without_metrics=not best_metric, create=True)
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=("state", "meta"))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def due(self, step: int) -> bool:
+    return self.manager.should_save(step)
+
+  def save(self, step: int, state, meta: dict, *, force: bool = False,
+           metrics: dict | None = None) -> bool:
+    """Starts an asynchronous save (device arrays are copied before it returns)."""
+    args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                              meta=ocp.args.JsonSave(meta))
+    return self.manager.save(step, args=args, force=force, metrics=metrics)
+
+  def read_meta(self, step: int) -> dict:
+    return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
+        "meta"]
+
+  def restore_state(self, step: int, abstract_state):
+    """Restores onto the shardings carried by `abstract_state` (any mesh shape)."""
+    return self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state)))["state"]
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def abstract_with_shardings(abstract_tree, shardings):
+  """ShapeDtypeStructs that carry their target shardings: restore places each shard directly."""
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                      abstract_tree, shardings)

@@ -1,0 +1,143 @@
+"""Batching that drops bad-example markers, and the outer iterator that counts or raises.
+
+`GoodBatchIterDataset` runs where the examples are made (in each worker process when there
+are workers): it pulls examples until it has `batch_size` good ones, gathers the events of
+every example it pulled (bad ones included) into the batch's "_events" entry, and stacks.
+At the end of a finite (evaluation) stream the last batch is padded with zero rows whose
+`example_mask` is False.
+
+`CountingIterator` runs in the main process on the final batches: it removes "_events",
+raises the first error event as a DataError under bad_records="fail", and otherwise counts
+every event by (task, kind). The counts are part of its checkpoint state, so they survive a
+resume. Its state is a JSON-able dict, as `grain.checkpoint.CheckpointSave` expects.
+"""
+
+import collections
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import grain
+import numpy as np
+
+from biomed_jax.data.records import DataError
+
+ARRAY_FIELDS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights",
+                "images", "image_mask", "task_id", "example_index", "example_mask")
+
+
+class Collate:
+  """Stacks good examples into a batch of `batch_size` rows (zero rows + mask when short)."""
+
+  def __init__(self, batch_size: int, *, source_len: int, target_len: int, image_size: int,
+               pad_task_id: int = 0):
+    self.batch_size, self.pad_task_id = batch_size, pad_task_id
+    self.shapes = {
+        "encoder_tokens": ((source_len,), np.int32),
+        "decoder_inputs": ((target_len,), np.int32),
+        "decoder_targets": ((target_len,), np.int32),
+        "decoder_loss_weights": ((target_len,), np.float32),
+        "images": ((image_size, image_size, 3), np.float32),
+        "image_mask": ((), np.bool_),
+        "task_id": ((), np.int32),
+        "example_index": ((), np.int32),
+        "example_mask": ((), np.bool_),
+    }
+
+  def __call__(self, examples: Sequence[dict[str, Any]],
+               events: Sequence[tuple]) -> dict[str, Any]:
+    batch = {}
+    for name, (shape, dtype) in self.shapes.items():
+      array = np.zeros((self.batch_size, *shape), dtype)
+      for row, example in enumerate(examples):
+        if example[name] is not None:  # images of text-only examples stay zero
+          array[row] = example[name]
+      batch[name] = array
+    batch["example_index"][len(examples):] = -1
+    batch["task_id"][len(examples):] = self.pad_task_id
+    batch["_events"] = tuple(events)
+    return batch
+
+
+class GoodBatchIterDataset(grain.IterDataset):
+  """Batches good examples; bad-example markers only contribute their events."""
+
+  def __init__(self, parent: grain.IterDataset, collate: Collate):
+    super().__init__(parent)
+    self._collate = collate
+
+  def __iter__(self) -> grain.DatasetIterator:
+    return _GoodBatchIterator(self._parent.__iter__(), self._collate)
+
+  def __str__(self) -> str:
+    return f"GoodBatchIterDataset(batch_size={self._collate.batch_size})"
+
+
+class _GoodBatchIterator(grain.DatasetIterator):
+  """Holds nothing between batches, so its state is its parent's."""
+
+  def __init__(self, parent: grain.DatasetIterator, collate: Collate):
+    super().__init__(parent)
+    self._collate = collate
+
+  def __next__(self) -> dict[str, Any]:
+    examples, events = [], []
+    while len(examples) < self._collate.batch_size:
+      try:
+        example = next(self._parent)
+      except StopIteration:
+        if examples or events:
+          break
+        raise
+      events.extend(example["_events"])
+      if not example.get("_bad"):
+        examples.append(example)
+    return self._collate(examples, events)
+
+  def get_state(self) -> dict[str, Any]:
+    return self._parent.get_state()
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    self._parent.set_state(state)
+
+
+class CountingIterator(grain.DatasetIterator):
+  """The pipeline's outer iterator: yields contract batches, counts or raises on events.
+
+  `problem_counts`: {task: {kind: count}} since the start of training (resumed from the
+  checkpoint), for this host's share of the data plus, for records read into memory, the
+  problems the reader found in the whole split (`initial_counts`).
+  """
+
+  def __init__(self, parent: grain.DatasetIterator, *, fail: bool,
+               initial_counts: dict[str, dict[str, int]] | None = None):
+    super().__init__(parent)
+    self._fail = fail
+    self._counts = collections.defaultdict(collections.Counter)
+    for task, kinds in (initial_counts or {}).items():
+      self._counts[task].update(kinds)
+
+  @property
+  def problem_counts(self) -> dict[str, dict[str, int]]:
+    return {task: dict(kinds) for task, kinds in self._counts.items() if kinds}
+
+  def __next__(self) -> dict[str, np.ndarray]:
+    batch = next(self._parent)
+    events = batch.pop("_events", ())
+    for task, kind, dataset, source, record_id, problem, is_error in events:
+      if is_error and self._fail:
+        raise DataError(dataset, source, record_id or None, problem)
+      self._counts[task][kind] += 1
+    return batch
+
+  def get_state(self) -> dict[str, Any]:
+    return {"pipeline": self._parent.get_state(), "problem_counts": self.problem_counts}
+
+  def set_state(self, state: dict[str, Any]) -> None:
+    self._parent.set_state(copy.deepcopy(state["pipeline"]))
+    self._counts = collections.defaultdict(collections.Counter)
+    for task, kinds in state["problem_counts"].items():
+      self._counts[task].update(kinds)
+
+  def __str__(self) -> str:
+    return "CountingIterator"

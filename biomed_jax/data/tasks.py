@@ -1,0 +1,366 @@
+"""Tasks: how a dataset's records become (instruction, target) text pairs.
+
+A task names its dataset (a reader registry name), its family, a few instruction templates,
+how the target is normalised, length limits, metrics and, for closed-set tasks, where the
+candidate answers come from. Templates are `str.format` strings over the record's normalised
+fields (biomed_jax/data/records.py). A part in square brackets is optional: it is dropped when
+every field inside it is missing or empty, e.g. "{question}[ Options: {options}]". Fields
+outside brackets are required: a missing or empty one is a DataError.
+
+Training picks a template per example (deterministic given seed and example index, see
+pipeline.py); evaluation always uses template 0.
+
+Candidate answers (closed-set decoding) come from one of:
+  * a static tuple (NLI labels, yes/no/maybe);
+  * CANDIDATES_FROM_TRAIN: every target of the training split (MedMNIST class names);
+  * CANDIDATES_CLOSED_FROM_TRAIN: targets of training records with answer_type CLOSED (VQA);
+  * CANDIDATES_FROM_OPTIONS: each example's own `options` (multiple-choice QA / VQA);
+  * None: open generation.
+"""
+
+import dataclasses
+import re
+import string
+from typing import Any, Iterable, Mapping
+
+from biomed_jax.data.records import DataError, Record
+
+FAMILIES = ("image_classification", "text_understanding", "summarization",
+            "question_answering", "vqa", "captioning")
+IMAGE_FAMILIES = ("image_classification", "vqa", "captioning")
+
+CANDIDATES_FROM_TRAIN = "train"
+CANDIDATES_CLOSED_FROM_TRAIN = "train_closed"
+CANDIDATES_FROM_OPTIONS = "options"
+
+# Target given for a multi-label record with no positive label (ChestMNIST "normal" images).
+NO_FINDING = "no finding"
+
+# ---------------------------------------------------------------------------------------------
+# Instruction templates, by prompt kind. Template 0 is the evaluation prompt; for the kinds
+# BiomedGPT fine-tunes on, it is BiomedGPT's own prompt.
+# ---------------------------------------------------------------------------------------------
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "image_classification": (
+        "what does the image describe?",
+        "Classify this medical image.",
+        "What is the finding shown in this image?",
+        "Which category does this image belong to?",
+    ),
+    "vqa": (
+        "{question}[ Options: {options}]",
+        "Answer the question about the medical image. Question: {question}"
+        "[ Options: {options}]",
+        "Question: {question}[ Options: {options}] Answer:",
+        "Look at the image and answer briefly: {question}[ Choose from: {options}]",
+    ),
+    "caption": (
+        "what does the image describe?",
+        "Write a caption for this medical image.",
+        "Describe the image.",
+        "What is shown in this image?",
+    ),
+    "report": (
+        "what does the image describe?",
+        "Write the radiology report for this image.",
+        "Describe the findings in this radiograph.",
+        "Generate a report of the findings and impression.",
+    ),
+    "nli": (
+        'can "{premise}" imply "{hypothesis}"?',
+        "Premise: {premise} Hypothesis: {hypothesis} Does the premise entail or contradict the "
+        "hypothesis, or is it neutral?",
+        'Does "{premise}" entail "{hypothesis}"? Answer entailment, neutral or contradiction.',
+    ),
+    "text_classification": (
+        "what is the label of: {text}",
+        "Classify the following text. {text}",
+        "Text: {text} Label:",
+    ),
+    "summarization": (
+        "summarize: {document}",
+        "Write a short summary of the following text. {document}",
+        "{document} Summarize the text above.",
+        "Summary of: {document}",
+    ),
+    "qa": (
+        "{question}[ Context: {context}][ Options: {options}]",
+        "Answer the medical question. Question: {question}[ Context: {context}]"
+        "[ Options: {options}]",
+        "Question: {question}[ Options: {options}][ Context: {context}] Answer:",
+        "[Read the context and answer. Context: {context} ]Question: {question}"
+        "[ Choose from: {options}]",
+    ),
+    "instruction": (
+        "{instruction}[ {input}]",
+        "Instruction: {instruction}[ Input: {input}] Response:",
+        "Follow the instruction. {instruction}[ {input}]",
+    ),
+    "dialogue": (
+        "[{instruction} ]{input}",
+        "Answer the patient as a doctor would. Patient: {input}",
+        "Patient: {input} Doctor:",
+    ),
+    "conversation": (
+        "{question}",
+        "Answer the question about the medical image: {question}",
+        "Question: {question} Answer:",
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Target formatters (by name, so that a Task stays a plain picklable value).
+# ---------------------------------------------------------------------------------------------
+def _collapse(text: str) -> str:
+  return " ".join(text.split())
+
+
+def format_short(text: str) -> str:
+  """Labels and short answers: lower case, single spaces, no trailing period/space."""
+  return _collapse(text).lower().rstrip(" .")
+
+
+def format_caption(text: str) -> str:
+  """Captions and reports: lower case, single spaces (punctuation kept for the metrics)."""
+  return _collapse(text).lower()
+
+
+def format_text(text: str) -> str:
+  """Free text (summaries, instruction responses): single spaces, case kept."""
+  return _collapse(text)
+
+
+FORMATTERS = {"short": format_short, "caption": format_caption, "text": format_text}
+
+
+def render_options(options: Any) -> str:
+  """['x', 'y'] or {'A': 'x', 'B': 'y'} -> "(A) x (B) y"."""
+  if isinstance(options, Mapping):
+    items = [(str(k), v) for k, v in options.items()]
+  else:
+    items = [(string.ascii_uppercase[i], v) for i, v in enumerate(options)]
+  return " ".join(f"({k}) {_collapse(str(v))}" for k, v in items if str(v).strip())
+
+
+def _option_values(options: Any) -> list[str]:
+  values = options.values() if isinstance(options, Mapping) else options
+  return [str(v) for v in values if str(v).strip()]
+
+
+_FIELD = re.compile(r"{(\w+)}")
+_OPTIONAL = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _field_text(value: Any, name: str) -> str:
+  if value is None:
+    return ""
+  if name == "options":
+    return render_options(value)
+  if isinstance(value, (list, tuple)):
+    return _collapse(" ".join(str(v) for v in value))
+  return _collapse(str(value).replace("<image>", " "))
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """One trainable / evaluable task over one dataset."""
+  name: str
+  dataset: str  # reader registry name (biomed_jax/data/readers)
+  family: str  # one of FAMILIES
+  templates: tuple[str, ...]
+  target_field: str
+  max_source_len: int  # tokens, incl. EOS
+  max_target_len: int  # tokens, incl. EOS
+  metrics: tuple[str, ...]
+  formatter: str = "short"  # key of FORMATTERS
+  # Static tuple, CANDIDATES_* constant, or None (open generation).
+  candidates: tuple[str, ...] | str | None = None
+  # "required" | "optional" | "none"; "" derives it from the family (image families require
+  # one). Optional: used when the record has one (LLaVA-Med conversations).
+  image: str = ""
+
+  def __post_init__(self):
+    if self.family not in FAMILIES:
+      raise ValueError(f"task {self.name}: unknown family {self.family!r}")
+    if self.formatter not in FORMATTERS:
+      raise ValueError(f"task {self.name}: unknown formatter {self.formatter!r}")
+    if not self.templates:
+      raise ValueError(f"task {self.name}: no templates")
+    if self.image not in ("", "required", "optional", "none"):
+      raise ValueError(f"task {self.name}: image must be required/optional/none")
+
+  @property
+  def image_use(self) -> str:
+    if self.image:
+      return self.image
+    return "required" if self.family in IMAGE_FAMILIES else "none"
+
+  @property
+  def uses_image(self) -> bool:
+    return self.image_use != "none"
+
+  def format_target(self, text: str) -> str:
+    return FORMATTERS[self.formatter](text)
+
+  def target(self, record: Record) -> str:
+    """The record's normalised target text; DataError when it is missing or empty."""
+    value = record.fields.get(self.target_field)
+    if isinstance(value, (list, tuple)):  # multi-label: positives in published order
+      value = ", ".join(str(v) for v in value) or NO_FINDING
+    if value is None:
+      raise DataError(record.dataset, record.source, record.id,
+                      f"missing field {self.target_field!r}")
+    text = self.format_target(str(value))
+    if not text:
+      raise DataError(record.dataset, record.source, record.id,
+                      f"empty field {self.target_field!r}")
+    return text
+
+  def source(self, record: Record, template_index: int = 0) -> str:
+    """The instruction text of one template; DataError on a missing/empty required field."""
+    template = self.templates[template_index % len(self.templates)]
+
+    def optional_part(match: re.Match) -> str:
+      names = _FIELD.findall(match.group(1))
+      if all(not _field_text(record.fields.get(n), n) for n in names):
+        return ""
+      return match.group(1)
+
+    template = _OPTIONAL.sub(optional_part, template)
+    values = {}
+    for name in _FIELD.findall(template):
+      value = record.fields.get(name)
+      text = _field_text(value, name)
+      if not text:
+        raise DataError(record.dataset, record.source, record.id,
+                        f"{'missing' if value is None else 'empty'} field {name!r}")
+      values[name] = text
+    return _collapse(template.format(**values))
+
+  def render(self, record: Record, template_index: int = 0) -> tuple[str, str]:
+    """(instruction, target) texts of a record."""
+    return self.source(record, template_index), self.target(record)
+
+  def example_candidates(self, record: Record) -> tuple[str, ...] | None:
+    """Per-example candidates (the record's options) for CANDIDATES_FROM_OPTIONS tasks."""
+    if self.candidates != CANDIDATES_FROM_OPTIONS or not record.fields.get("options"):
+      return None
+    return tuple(self.format_target(v) for v in _option_values(record.fields["options"]))
+
+  def candidate_answers(self, train_records: Iterable[Record] = ()) -> tuple[str, ...] | None:
+    """The task-level candidate set: static, or derived from the training records.
+
+    Records whose target is missing are ignored here (the pipeline reports them).
+    """
+    if isinstance(self.candidates, tuple):
+      return tuple(self.format_target(c) for c in self.candidates)
+    if self.candidates not in (CANDIDATES_FROM_TRAIN, CANDIDATES_CLOSED_FROM_TRAIN):
+      return None
+    answers = set()
+    for record in train_records:
+      if (self.candidates == CANDIDATES_CLOSED_FROM_TRAIN and
+          str(record.fields.get("answer_type", "")).upper() != "CLOSED"):
+        continue
+      try:
+        answers.add(self.target(record))
+      except DataError:
+        continue
+    return tuple(sorted(answers))
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry.
+# ---------------------------------------------------------------------------------------------
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+  """Adds a task (e.g. a user's own dataset); names are unique."""
+  if task.name in TASKS:
+    raise ValueError(f"task {task.name!r} is already registered")
+  TASKS[task.name] = task
+  return task
+
+
+def get_task(name: str) -> Task:
+  try:
+    return TASKS[name]
+  except KeyError:
+    raise KeyError(f"unknown task {name!r}; registered: {', '.join(sorted(TASKS))}") from None
+
+
+def _add(name, family, kind, target, lengths, metrics, formatter="short", candidates=None,
+         image=""):
+  register(Task(name=name, dataset=name, family=family, templates=TEMPLATES[kind],
+                target_field=target, max_source_len=lengths[0], max_target_len=lengths[1],
+                metrics=metrics, formatter=formatter, candidates=candidates, image=image))
+
+
+_CAPTION_METRICS = ("rouge", "cider", "bleu4")
+_VQA_METRICS = ("vqa_accuracy_closed_open",)
+_NLI_LABELS = ("entailment", "contradiction", "neutral")
+
+# Image classification: MedMNIST v2 2-D subsets (ChestMNIST is multi-label).
+MEDMNIST_SUBSETS = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist",
+                    "retinamnist", "breastmnist", "bloodmnist", "tissuemnist", "organamnist",
+                    "organcmnist", "organsmnist")
+for _name in MEDMNIST_SUBSETS:
+  _add(_name, "image_classification", "image_classification",
+       "labels" if _name == "chestmnist" else "label", (128, 64),
+       ("accuracy", "f1_macro") if _name == "chestmnist" else ("accuracy",),
+       candidates=CANDIDATES_FROM_TRAIN)
+
+# VQA: BiomedGPT's 80/40 tokens; PMC-VQA is multiple choice and carries its options.
+for _name in ("vqa_rad", "slake", "path_vqa"):
+  _add(_name, "vqa", "vqa", "answer", (80, 40), _VQA_METRICS,
+       candidates=CANDIDATES_CLOSED_FROM_TRAIN)
+_add("pmc_vqa", "vqa", "vqa", "answer", (160, 40), ("accuracy",),
+     candidates=CANDIDATES_FROM_OPTIONS)
+
+# Captioning / report generation: captions 80/20 (BiomedGPT); ROCO captions run longer;
+# radiology reports need ~128 target tokens.
+_add("peir_gross", "captioning", "caption", "caption", (80, 20), _CAPTION_METRICS, "caption")
+_add("roco", "captioning", "caption", "caption", (80, 64), _CAPTION_METRICS, "caption")
+_add("iu_xray", "captioning", "report", "caption", (80, 128), _CAPTION_METRICS, "caption")
+_add("mimic_cxr", "captioning", "report", "caption", (80, 128), _CAPTION_METRICS, "caption")
+
+# Text understanding.
+_add("mednli", "text_understanding", "nli", "label", (512, 30), ("accuracy", "f1_macro"),
+     candidates=_NLI_LABELS)
+
+# Summarization. MeQSum: consumer health question -> short question. HealthcareMagic and
+# iCliniq ship as ChatDoctor instruction records (patient's message -> doctor's reply).
+_add("meqsum", "summarization", "summarization", "summary", (512, 128), ("rouge",), "text")
+_add("healthcaremagic", "summarization", "dialogue", "output", (512, 256), ("rouge",), "text")
+_add("icliniq", "summarization", "dialogue", "output", (512, 256), ("rouge",), "text")
+
+# Question answering.
+_add("pubmedqa", "question_answering", "qa", "answer", (512, 16), ("accuracy", "f1_macro"),
+     candidates=("yes", "no", "maybe"))
+_add("medqa", "question_answering", "qa", "answer", (512, 64), ("accuracy",),
+     candidates=CANDIDATES_FROM_OPTIONS)
+_add("medmcqa", "question_answering", "qa", "answer", (256, 64), ("accuracy",),
+     candidates=CANDIDATES_FROM_OPTIONS)
+
+# Instruction data.
+_add("bioinstruct", "question_answering", "instruction", "output", (512, 256), ("rouge",),
+     "text")
+_add("llava_med", "vqa", "conversation", "answer", (128, 256), ("rouge",), "text",
+     image="optional")
+
+# The shipped sample mixture (biomed_jax/assets/sample).
+SAMPLE_TASKS = ("sample_image_classification", "sample_vqa", "sample_captioning",
+                "sample_text_understanding", "sample_summarization", "sample_qa")
+_add("sample_image_classification", "image_classification", "image_classification", "label",
+     (128, 64), ("accuracy",), candidates=CANDIDATES_FROM_TRAIN)
+_add("sample_vqa", "vqa", "vqa", "answer", (80, 40), _VQA_METRICS,
+     candidates=CANDIDATES_CLOSED_FROM_TRAIN)
+_add("sample_captioning", "captioning", "caption", "caption", (80, 64), _CAPTION_METRICS,
+     "caption")
+_add("sample_text_understanding", "text_understanding", "text_classification", "label",
+     (256, 30), ("accuracy", "f1_macro"), candidates=CANDIDATES_FROM_TRAIN)
+_add("sample_summarization", "summarization", "summarization", "summary", (512, 128),
+     ("rouge",), "text")
+_add("sample_qa", "question_answering", "qa", "answer", (512, 64), ("accuracy",),
+     candidates=CANDIDATES_FROM_OPTIONS)

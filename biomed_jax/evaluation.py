@@ -1,0 +1,192 @@
+"""Held-out evaluation of every task of a config.
+
+Per task, one pass over its eval split (padding rows masked by `example_mask`):
+  * the teacher-forced loss on target tokens;
+  * predictions: closed-set tasks decode inside a trie over their candidate answers (the
+    answer is always a candidate; open questions of a VQA task decode freely), multiple-
+    choice tasks score every option, open tasks decode greedily (or with beam search);
+  * the task's metrics (biomed_jax.metrics) and the trivial baseline's (the most frequent
+    training answer for closed-set tasks, the input itself for generation tasks);
+  * WORKDIR/eval/<step>/<task>.jsonl with input, prediction and reference per example, and
+    WORKDIR/eval/<step>/summary.{md,json} with the table per task and family.
+"""
+
+import collections
+import json
+
+from absl import logging
+from etils import epath
+import jax
+import ml_collections
+import numpy as np
+
+from biomed_jax import metrics as metrics_lib
+from biomed_jax import sharding
+from biomed_jax.data import pipeline
+from biomed_jax.data.records import DataError
+from biomed_jax.data.tasks import get_task
+from biomed_jax.decoding import CandidateTrie, decode, score_candidates
+from biomed_jax.training.loss import cross_entropy
+
+ARRAY_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights",
+              "images", "image_mask", "example_mask")
+
+
+class Evaluator:
+
+  def __init__(self, config: ml_collections.ConfigDict, model, tokenizer, mesh, rules,
+               data_kwargs: dict, workdir: str):
+    self.config = config
+    self.model = model
+    self.tokenizer = tokenizer
+    self.mesh, self.rules = mesh, rules
+    self.data_kwargs = data_kwargs
+    self.record_kwargs = {k: data_kwargs.get(k) for k in ("data_dir", "sample_root")}
+    self.workdir = workdir
+    self.tasks = list(config.eval.tasks) or [name for name, _ in config.data.mixture]
+    for name in self.tasks:
+      get_task(name)  # an unknown task fails now, not after hours of training
+    self.batch_sharding = sharding.batch_sharding(mesh, rules)
+
+    def loss_sums(variables, batch):
+      logits = model.apply(variables, batch["encoder_tokens"], batch["decoder_inputs"],
+                           batch["images"], batch["image_mask"])
+      weights = batch["decoder_loss_weights"] * batch["example_mask"][:, None]
+      return cross_entropy(logits, batch["decoder_targets"], weights)
+
+    self._loss_sums = jax.jit(loss_sums)
+
+  # -- one task -------------------------------------------------------------------------
+
+  def _trie(self, answers):
+    if not answers:
+      return None
+    return CandidateTrie.from_token_lists([self.tokenizer.encode(a) for a in answers],
+                                          self.tokenizer.eos_id)
+
+  def _predict(self, variables, task, batch, records, trie, max_length):
+    """Predicted answer texts for the rows of one (sharded) batch."""
+    arrays = (batch["encoder_tokens"], batch["images"], batch["image_mask"])
+    rows = [records[i] if i >= 0 else None for i in np.asarray(batch["example_index"])]
+    options = [task.example_candidates(r) if r is not None else None for r in rows]
+    cfg = self.config.eval
+    free = None
+    if trie is None or any(r is not None and _is_open(r) for r in rows):
+      free = decode(self.model, variables, *arrays, max_length=max_length,
+                    method=cfg.decode_method, beam_size=cfg.beam_size,
+                    length_penalty=cfg.length_penalty).tokens
+    constrained = None
+    if trie is not None:
+      constrained = decode(self.model, variables, *arrays, max_length=max(
+          max_length, trie.max_length), method=cfg.decode_method, beam_size=cfg.beam_size,
+                           length_penalty=cfg.length_penalty, constraint=trie).tokens
+    predictions = []
+    for row, record in enumerate(rows):
+      if record is None:
+        predictions.append(None)
+      elif options[row]:  # multiple choice: score every option of this example
+        scores = score_candidates(
+            self.model, variables, *(a[row:row + 1] for a in arrays),
+            [self.tokenizer.encode(o) for o in options[row]])
+        predictions.append(options[row][int(scores.best[0])])
+      else:
+        tokens = free if constrained is None or _is_open(record) else constrained
+        predictions.append(self.tokenizer.decode(np.asarray(tokens[row]).tolist()))
+    return predictions
+
+  def evaluate_task(self, variables, name: str, step: int) -> dict:
+    task = get_task(name)
+    split = self.config.eval.split
+    records, _ = pipeline.load_records(task, split, bad_records="skip", **self.record_kwargs)
+    answers = pipeline.candidate_answers(name, **self.record_kwargs)
+    trie = self._trie(answers)
+    iterator = pipeline.make_eval_iterator(
+        name, batch_size=self.config.eval.batch_size, split=split,
+        bad_records=self.config.data.bad_records_eval, **self.data_kwargs)
+    totals = np.zeros(3)
+    rows = []
+    for batch in iterator:
+      if self.config.eval.max_examples and len(rows) >= self.config.eval.max_examples:
+        break
+      with sharding.mesh_context(self.mesh, self.rules):
+        sharded = sharding.shard_batch({k: batch[k] for k in ARRAY_KEYS}, self.batch_sharding)
+        totals += np.array(jax.device_get(self._loss_sums(variables, sharded)), np.float64)
+        sharded["example_index"] = batch["example_index"]
+        predictions = self._predict(variables, task, sharded, records, trie, min(
+            task.max_target_len, self.config.data.max_target_len))
+      for index, prediction in zip(batch["example_index"], predictions):
+        if prediction is None:
+          continue
+        record = records[int(index)]
+        rows.append({"id": record.id, "input": task.source(record, 0),
+                     "prediction": prediction, "reference": task.target(record),
+                     "answer_type": record.fields.get("answer_type")})
+    return self._score(task, rows, totals, answers, step)
+
+  def _score(self, task, rows, totals, answers, step) -> dict:
+    answer_types = ([r["answer_type"] for r in rows]
+                    if all(r["answer_type"] for r in rows) and rows else None)
+    references = [r["reference"] for r in rows]
+    results = {"loss": totals[0] / max(totals[1], 1.0),
+               "token_accuracy": totals[2] / max(totals[1], 1.0), "examples": len(rows)}
+    results.update(metrics_lib.compute(task.metrics, [r["prediction"] for r in rows],
+                                       references, answer_types))
+    # The trivial baseline a trained model has to beat.
+    if answers:
+      train, _ = pipeline.load_records(task, "train", bad_records="skip", **self.record_kwargs)
+      majority = collections.Counter(_targets(task, train)).most_common(1)[0][0]
+      baseline = [majority] * len(rows)
+    else:
+      baseline = [r["input"] for r in rows]
+    for key, value in metrics_lib.compute(task.metrics, baseline, references,
+                                          answer_types).items():
+      results[f"baseline_{key}"] = value
+    out = epath.Path(self.workdir) / "eval" / str(step)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / f"{task.name}.jsonl").open("w") as f:
+      for row in rows:
+        f.write(json.dumps(row) + "\n")
+    return results
+
+  # -- every task -----------------------------------------------------------------------
+
+  def run(self, variables, step: int) -> dict:
+    """Flat {"<task>/<metric>": value}; also writes the summary table."""
+    per_task = {}
+    for name in self.tasks:
+      per_task[name] = self.evaluate_task(variables, name, step)
+      logging.info("eval step %d %s: %s", step, name, ", ".join(
+          f"{k} {v:.4g}" for k, v in per_task[name].items()))
+    self._write_summary(per_task, step)
+    return {f"{task}/{key}": value for task, values in per_task.items()
+            for key, value in values.items()}
+
+  def _write_summary(self, per_task: dict, step: int) -> None:
+    out = epath.Path(self.workdir) / "eval" / str(step)
+    out.mkdir(parents=True, exist_ok=True)
+    families = {name: get_task(name).family for name in per_task}
+    (out / "summary.json").write_text(json.dumps(
+        {"step": step, "tasks": per_task, "families": families}, indent=2))
+    lines = [f"# Evaluation at step {step}", "",
+             "| family | task | examples | metric | model | baseline |", "|---|---|---|---|---|---|"]
+    for name, values in sorted(per_task.items(), key=lambda kv: families[kv[0]]):
+      for key, value in values.items():
+        if key.startswith("baseline_") or key == "examples":
+          continue
+        base = values.get(f"baseline_{key}")
+        lines.append(f"| {families[name]} | {name} | {values['examples']} | {key} | "
+                     f"{value:.4g} | {'' if base is None else f'{base:.4g}'} |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    logging.info("evaluation table: %s", out / "summary.md")
+
+
+def _is_open(record) -> bool:
+  return str(record.fields.get("answer_type", "CLOSED")).upper() == "OPEN"
+
+
+def _targets(task, records):
+  for i in range(len(records)):
+    try:
+      yield task.target(records[i])
+    except DataError:  # a bad training record does not change the majority answer
+      continue

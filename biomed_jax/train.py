@@ -1,0 +1,228 @@
+"""The trainer: one function, read top to bottom.
+
+  Mesh -> Input pipeline -> Model & optimizer -> State (resume, init_from or fresh)
+  -> Train step -> Evaluation -> Train loop (logging, checkpoints, preemption, guards)
+"""
+
+import hashlib
+import json
+import re
+import signal
+import time
+
+from absl import logging
+from etils import epath
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+
+from biomed_jax import checkpointing, config_lib, evaluation, sharding
+from biomed_jax.data import pipeline
+from biomed_jax.data.tokenizer import Tokenizer
+from biomed_jax.model import EncoderDecoder
+from biomed_jax.training import init_from, optimizer, reporting
+from biomed_jax.training import state as state_lib
+from biomed_jax.training import step as step_lib
+
+
+class _Preemption:
+  """SIGTERM (Cloud TPU preemption, Kubernetes, Slurm) asks for a checkpoint, then exit."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    logging.warning("SIGTERM received: saving a checkpoint after this step, then exiting")
+    self.requested = True
+
+  def restore(self):
+    signal.signal(signal.SIGTERM, self._previous)
+
+
+def _fingerprint(batch) -> str:
+  digest = hashlib.sha256()
+  for key in sorted(batch):
+    digest.update(np.ascontiguousarray(batch[key]).tobytes())
+  return digest.hexdigest()[:16]
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
+  """mode: train | evaluate | train_and_evaluate.
+
+  Returns {"step": last step, "eval": last evaluation's metrics, "skipped_nonfinite": n}.
+  """
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)  # local or gs://
+  model_cfg = config_lib.resolve_model_config(config.model)
+
+  # ---------------------------------------------------------------------------- Mesh
+  mesh = sharding.make_mesh(config.mesh)
+  rules = sharding.rules_from_config(config.sharding.rules)
+  logging.info("mesh %s over %d devices (%d hosts)", dict(mesh.shape), mesh.size,
+               jax.process_count())
+
+  # ---------------------------------------------------------------------------- Input pipeline
+  tokenizer = Tokenizer(config.data.tokenizer or None)
+  if tokenizer.vocab_size > model_cfg.vocab_size:
+    raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but model.vocab_size="
+                     f"{model_cfg.vocab_size}; set --config.model.vocab_size="
+                     f"{tokenizer.padded_vocab_size()}")
+  global_batch = config.data.batch_size
+  data_parallel = mesh.shape["data"] * mesh.shape["fsdp"]
+  for divisor, what in ((jax.process_count(), "hosts"), (data_parallel, "data x fsdp devices"),
+                        (config.train.grad_accum_steps * data_parallel,
+                         "grad_accum_steps x data x fsdp")):
+    if global_batch % divisor:
+      raise ValueError(f"config.data.batch_size={global_batch} must divide evenly over the "
+                       f"{divisor} {what}")
+  if not config.data.mixture:
+    raise ValueError("config.data.mixture is empty: name at least one (task, weight)")
+  data_kwargs = dict(tokenizer=tokenizer, image_size=model_cfg.image_size,
+                     max_source_len=config.data.max_source_len,
+                     max_target_len=config.data.max_target_len,
+                     data_dir=config.data.data_dir or None,
+                     sample_root=config.data.sample_root or None,
+                     shard_index=jax.process_index(), shard_count=jax.process_count(),
+                     worker_count=config.data.worker_count)
+  train_iter = pipeline.make_train_iterator(
+      [tuple(m) for m in config.data.mixture], batch_size=global_batch // jax.process_count(),
+      seed=config.seed, bad_records=config.data.bad_records_train, **data_kwargs)
+
+  # ---------------------------------------------------------------------------- Model & optimizer
+  model = EncoderDecoder(model_cfg)
+  tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps, config.train.freeze)
+  schedule = optimizer.learning_rate_schedule(config.optimizer, config.train.num_steps)
+  inputs = state_lib.example_inputs(model_cfg, global_batch, config.data.max_source_len,
+                                    config.data.max_target_len)
+  ema = config.train.ema_decay > 0
+  abstract = state_lib.abstract_state(model, tx, inputs, ema)
+  shardings = state_lib.state_shardings(abstract, mesh, rules)
+  if config.train.freeze:
+    frozen = [p for p in jax.tree_util.tree_flatten_with_path(nn.meta.unbox(abstract.params))[0]
+              if re.fullmatch(config.train.freeze, optimizer.param_path(p[0]))]
+    if not frozen:
+      raise ValueError(f"config.train.freeze={config.train.freeze!r} matches no parameter")
+    logging.info("freezing %d parameter arrays matching %r", len(frozen), config.train.freeze)
+
+  # ---------------------------------------------------------------------------- State
+  ckpt = checkpointing.Checkpointer(
+      workdir, every_steps=config.train.checkpoint_every, keep=config.train.keep_checkpoints,
+      best_metric=config.train.keep_best_by)
+  signature = checkpointing.resume_signature(config, model_cfg)
+  latest = ckpt.latest_step()
+  if latest is not None:
+    meta = ckpt.read_meta(latest)
+    mismatches = checkpointing.signature_mismatches(meta["signature"], signature)
+    if mismatches:
+      raise ValueError(f"{ckpt.directory} holds checkpoints of an incompatible config; "
+                       "use a new --workdir or restore the config. Differences:\n  " +
+                       "\n  ".join(mismatches))
+    state = ckpt.restore_state(latest, checkpointing.abstract_with_shardings(
+        nn.meta.unbox(abstract), shardings))
+    train_iter.set_state(meta["data_iterator"])
+    logging.info("resumed from %s/%d", ckpt.directory, latest)
+  else:
+    state, _ = state_lib.create_state(model, tx, inputs, mesh, rules, config.seed, ema)
+    if config.init_from:
+      params, batch_stats = init_from.load_into(state.params, state.batch_stats,
+                                                config.init_from, model_cfg)
+      state = state.replace(params=params, batch_stats=batch_stats,
+                            ema_params=jax.tree.map(lambda p: p.copy(), params) if ema
+                            else None)
+  start_step = int(state.step)
+
+  # ---------------------------------------------------------------------------- Train step
+  batch_sharding = sharding.batch_sharding(mesh, rules)
+  train_step = step_lib.jit_train_step(
+      step_lib.make_train_step(model, tx, config.optimizer.label_smoothing,
+                               config.train.grad_accum_steps, config.train.ema_decay),
+      shardings, batch_sharding)
+
+  # ---------------------------------------------------------------------------- Evaluation
+  evaluator = evaluation.Evaluator(config, model, tokenizer, mesh, rules, data_kwargs,
+                                   workdir)
+
+  def evaluate(step: int) -> dict:
+    variables = {"params": state.ema_params if ema else state.params,
+                 "batch_stats": state.batch_stats}
+    return evaluator.run(variables, step)
+
+  if mode == "evaluate":
+    if latest is None and not config.init_from:
+      raise FileNotFoundError(f"--mode=evaluate: no checkpoint in {ckpt.directory} and no "
+                              "config.init_from to evaluate")
+    results = evaluate(start_step)
+    ckpt.close()
+    return {"step": start_step, "eval": results, "skipped_nonfinite": 0}
+
+  # ---------------------------------------------------------------------------- Train loop
+  reporter = reporting.Reporter(workdir, config.train.num_steps, start_step)
+  preemption = _Preemption()
+  fingerprints = ((epath.Path(workdir) / "batch_fingerprints.txt").open("a")
+                  if config.train.record_batch_fingerprints else None)
+  consecutive_nonfinite = skipped_total = 0
+  results = {}
+
+  def save(step: int, force: bool = False, metrics: dict | None = None) -> None:
+    if not (force or ckpt.due(step)):
+      return
+    meta = {"signature": signature, "data_iterator": train_iter.get_state(),
+            "config": config.to_json_best_effort(), "step": step}
+    ckpt.save(step, state, meta, force=force, metrics=metrics)
+
+  logging.info("training steps %d -> %d, global batch %d", start_step, config.train.num_steps,
+               global_batch)
+  try:
+    for step in range(start_step + 1, config.train.num_steps + 1):
+      batch = next(train_iter)
+      step_lib.validate_batch(batch, model_cfg)
+      if fingerprints:
+        fingerprints.write(f"{step} {_fingerprint(batch)}\n")
+        fingerprints.flush()
+      with sharding.mesh_context(mesh, rules):
+        state, metrics = train_step(state, sharding.shard_batch(batch, batch_sharding))
+
+      metrics = jax.device_get(metrics)
+      if metrics["nonfinite"]:
+        consecutive_nonfinite += 1
+        skipped_total += 1
+        logging.warning("step %d: non-finite loss or gradient; update skipped (%d so far)",
+                        step, skipped_total)
+        if consecutive_nonfinite >= config.train.max_consecutive_nonfinite:
+          raise FloatingPointError(
+              f"{consecutive_nonfinite} consecutive steps with a non-finite loss or gradient "
+              f"(last at step {step}): the run is diverging; lower the learning rate or check "
+              "the data (config.train.max_consecutive_nonfinite)")
+      else:
+        consecutive_nonfinite = 0
+        reporter.add({k: metrics[k] for k in ("loss", "token_accuracy", "grad_norm")},
+                     examples=int(batch["encoder_tokens"].shape[0]),
+                     tokens=int((batch["encoder_tokens"] != 0).sum() +
+                                batch["decoder_loss_weights"].sum()))
+
+      if step % config.train.log_every == 0 or step == config.train.num_steps:
+        reporter.log(step, float(schedule(step - 1)), extra={
+            "skipped_nonfinite": skipped_total,
+            **{f"skipped_{task}_{kind}": n
+               for task, kinds in train_iter.problem_counts.items() for kind, n in kinds.items()}})
+      eval_due = (mode == "train_and_evaluate" and
+                  (step % config.eval.every_steps == 0 or step == config.train.num_steps))
+      if eval_due:
+        results = evaluate(step)
+        reporter.scalars(step, results, prefix="eval/")
+      save(step, force=step == config.train.num_steps,
+           metrics=results if config.train.keep_best_by and eval_due else None)
+      if preemption.requested or ckpt.manager.reached_preemption(step):
+        save(step, force=True)
+        ckpt.wait()
+        logging.warning("checkpoint for step %d written; exiting for preemption", step)
+        break
+  finally:
+    preemption.restore()
+    if fingerprints:
+      fingerprints.close()
+    reporter.close()
+    ckpt.close()
+  return {"step": int(state.step), "eval": results, "skipped_nonfinite": skipped_total}
