@@ -79,7 +79,8 @@ class Checkpointer:
         "meta"]
 
   def restore_state(self, step: int, abstract_state):
-    """Restores onto the shardings carried by `abstract_state` (any mesh shape)."""
+    """Restores onto the shardings carried by `abstract_state` (any mesh shape); None
+    restores the tree as saved."""
     return self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(abstract_state)))["state"]
 
