@@ -6,7 +6,8 @@ Per task, one pass over its eval split (padding rows masked by `example_mask`):
     answer is always a candidate; open questions of a VQA task decode freely), multiple-
     choice tasks score every option, open tasks decode greedily (or with beam search);
   * the task's metrics (biomed_jax.metrics) and the trivial baseline's (the most frequent
-    training answer for closed-set tasks, the input itself for generation tasks);
+    training answer for closed-set and multiple-choice tasks, the input itself for
+    generation tasks);
   * WORKDIR/eval/<step>/<task>.jsonl with input, prediction and reference per example, and
     WORKDIR/eval/<step>/summary.{md,json} with the table per task and family.
 """
@@ -24,7 +25,7 @@ from biomed_jax import metrics as metrics_lib
 from biomed_jax import sharding
 from biomed_jax.data import pipeline
 from biomed_jax.data.records import DataError
-from biomed_jax.data.tasks import get_task
+from biomed_jax.data.tasks import CANDIDATES_FROM_OPTIONS, get_task
 from biomed_jax.decoding import CandidateTrie, decode, score_candidates
 from biomed_jax.training.loss import cross_entropy
 
@@ -105,6 +106,13 @@ class Evaluator:
         bad_records=self.config.data.bad_records_eval, **self.data_kwargs)
     totals = np.zeros(3)
     rows = []
+    try:
+      self._collect(variables, task, iterator, records, trie, totals, rows)
+    finally:
+      iterator.close()  # stops worker processes when max_examples ends the pass early
+    return self._score(task, rows, totals, answers, step)
+
+  def _collect(self, variables, task, iterator, records, trie, totals, rows):
     for batch in iterator:
       if self.config.eval.max_examples and len(rows) >= self.config.eval.max_examples:
         break
@@ -121,7 +129,6 @@ class Evaluator:
         rows.append({"id": record.id, "input": task.source(record, 0),
                      "prediction": prediction, "reference": task.target(record),
                      "answer_type": record.fields.get("answer_type")})
-    return self._score(task, rows, totals, answers, step)
 
   def _score(self, task, rows, totals, answers, step) -> dict:
     answer_types = ([r["answer_type"] for r in rows]
@@ -132,7 +139,7 @@ class Evaluator:
     results.update(metrics_lib.compute(task.metrics, [r["prediction"] for r in rows],
                                        references, answer_types))
     # The trivial baseline a trained model has to beat.
-    if answers:
+    if answers or task.candidates == CANDIDATES_FROM_OPTIONS:
       train, _ = pipeline.load_records(task, "train", bad_records="skip", **self.record_kwargs)
       majority = collections.Counter(_targets(task, train)).most_common(1)[0][0]
       baseline = [majority] * len(rows)

@@ -19,8 +19,10 @@ import numpy as np
 
 from biomed_jax import checkpointing, config_lib, evaluation, sharding
 from biomed_jax.data import pipeline
+from biomed_jax.data.tasks import SAMPLE_TASKS
 from biomed_jax.data.tokenizer import Tokenizer
 from biomed_jax.model import EncoderDecoder
+from biomed_jax.model.pretrained import TOKENIZER_FILE
 from biomed_jax.training import init_from, optimizer, reporting
 from biomed_jax.training import state as state_lib
 from biomed_jax.training import step as step_lib
@@ -69,6 +71,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but model.vocab_size="
                      f"{model_cfg.vocab_size}; set --config.model.vocab_size="
                      f"{tokenizer.padded_vocab_size()}")
+  # The run keeps its own copy of the tokenizer: a checkpoint is usable on its own.
+  tokenizer_copy = epath.Path(workdir) / TOKENIZER_FILE
+  if not tokenizer_copy.exists():
+    tokenizer_copy.write_bytes(epath.Path(tokenizer.spm_path).read_bytes())
   global_batch = config.data.batch_size
   data_parallel = mesh.shape["data"] * mesh.shape["fsdp"]
   for divisor, what in ((jax.process_count(), "hosts"), (data_parallel, "data x fsdp devices"),
@@ -79,6 +85,14 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
                        f"{divisor} {what}")
   if not config.data.mixture:
     raise ValueError("config.data.mixture is empty: name at least one (task, weight)")
+  needs_data = [name for name, _ in config.data.mixture if name not in SAMPLE_TASKS]
+  if needs_data and not config.data.data_dir:
+    raise ValueError(
+        f"tasks {needs_data} read prepared datasets, but config.data.data_dir is empty: "
+        "prepare them with `python -m biomed_jax.data.prepare --dataset=all "
+        "--manual_dir=<folder with the downloaded datasets> --data_dir=<out>` and pass "
+        "--config.data.data_dir=<out> (configs/demo.py needs nothing: it uses the shipped "
+        "sample mixture)")
   data_kwargs = dict(tokenizer=tokenizer, image_size=model_cfg.image_size,
                      max_source_len=config.data.max_source_len,
                      max_target_len=config.data.max_target_len,
@@ -169,7 +183,8 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     if not (force or ckpt.due(step)):
       return
     meta = {"signature": signature, "data_iterator": train_iter.get_state(),
-            "config": config.to_json_best_effort(), "step": step}
+            "config": config.to_json_best_effort(), "step": step,
+            "model_config": model_cfg.to_dict(), "tokenizer": TOKENIZER_FILE}
     ckpt.save(step, state, meta, force=force, metrics=metrics)
 
   logging.info("training steps %d -> %d, global batch %d", start_step, config.train.num_steps,

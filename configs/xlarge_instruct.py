@@ -1,22 +1,37 @@
 """BiomedGPT-XLarge (~930M) instruction tuning on a mixture over all six task families.
 
-On a TPU pod the mesh fills fsdp with every chip; on a CPU try
---config.model.variant=tiny (see README).
+  configs/xlarge_instruct.py             the benchmark mixture (prepared datasets in
+                                         --config.data.data_dir)
+  configs/xlarge_instruct.py:data=sample the shipped sample mixture, e.g. for a CPU check with
+                                         --config.model.variant=tiny (see README)
+On a TPU pod the mesh fills fsdp with every chip.
 """
 
 from biomed_jax import config_lib
 
 
-def get_config():
-  c = config_lib.base_config("xlarge")
+def get_config(arg=None):
+  return instruct_config("xlarge", **config_lib.parse_arg(arg, data="benchmarks"))
+
+
+def instruct_config(variant: str, data: str):
+  c = config_lib.base_config(variant)
   c.model.dtype = "bfloat16"
   c.model.remat_policy = "dots_with_no_batch_dims"
-  c.model.dropout_rate = 0.1
   c.mesh.fsdp = -1
+  if data == "sample":
+    c.data.mixture = config_lib.SAMPLE_MIXTURE
+  elif data == "benchmarks":
+    c.data.mixture = config_lib.INSTRUCT_MIXTURE
+  else:
+    raise ValueError(f"config argument data={data!r}: use benchmarks or sample")
   c.data.batch_size = 256
   c.data.max_source_len = 256
   c.data.max_target_len = 128
   c.optimizer.learning_rate = 5e-5
   c.optimizer.warmup_steps = 1000
   c.train.num_steps = 50_000
+  c.train.checkpoint_every = 1000
+  c.eval.every_steps = 5000
+  c.eval.max_examples = 500
   return c

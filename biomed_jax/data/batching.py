@@ -6,7 +6,8 @@ every example it pulled (bad ones included) into the batch's "_events" entry, an
 At the end of a finite (evaluation) stream the last batch is padded with zero rows whose
 `example_mask` is False.
 
-`CountingIterator` runs in the main process on the final batches: it removes "_events",
+`CountingIterator` runs in the main process on the final batches: it maps the uint8 images
+to float32 in [-1, 1] (zeros for rows without an image), removes "_events",
 raises the first error event as a DataError under bad_records="fail", and otherwise counts
 every event by (task, kind). The counts are part of its checkpoint state, so they survive a
 resume. Its state is a JSON-able dict, as `grain.checkpoint.CheckpointSave` expects.
@@ -20,11 +21,8 @@ from typing import Any
 import grain
 import numpy as np
 
+from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
-
-ARRAY_FIELDS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights",
-                "images", "image_mask", "task_id", "example_index", "example_mask")
-
 
 class Collate:
   """Stacks good examples into a batch of `batch_size` rows (zero rows + mask when short)."""
@@ -37,7 +35,7 @@ class Collate:
         "decoder_inputs": ((target_len,), np.int32),
         "decoder_targets": ((target_len,), np.int32),
         "decoder_loss_weights": ((target_len,), np.float32),
-        "images": ((image_size, image_size, 3), np.float32),
+        "images": ((image_size, image_size, 3), np.uint8),  # normalised by CountingIterator
         "image_mask": ((), np.bool_),
         "task_id": ((), np.int32),
         "example_index": ((), np.int32),
@@ -50,7 +48,7 @@ class Collate:
     for name, (shape, dtype) in self.shapes.items():
       array = np.zeros((self.batch_size, *shape), dtype)
       for row, example in enumerate(examples):
-        if example[name] is not None:  # images of text-only examples stay zero
+        if example[name] is not None:  # images of text-only examples: see CountingIterator
           array[row] = example[name]
       batch[name] = array
     batch["example_index"][len(examples):] = -1
@@ -124,6 +122,9 @@ class CountingIterator(grain.DatasetIterator):
   def __next__(self) -> dict[str, np.ndarray]:
     batch = next(self._parent)
     events = batch.pop("_events", ())
+    images = images_lib.normalize(batch["images"])
+    images[~batch["image_mask"]] = 0.0  # the contract: zeros where there is no image
+    batch["images"] = images
     for task, kind, dataset, source, record_id, problem, is_error in events:
       if is_error and self._fail:
         raise DataError(dataset, source, record_id or None, problem)

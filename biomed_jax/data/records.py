@@ -28,3 +28,6 @@ class DataError(ValueError):
     self.dataset, self.source, self.record_id, self.problem = dataset, source, record_id, problem
     where = f"record {record_id!r}" if record_id is not None else "(no record id)"
     super().__init__(f"[{dataset}] {source}: {where}: {problem}")
+
+  def __reduce__(self):  # picklable across Grain worker processes
+    return DataError, (self.dataset, self.source, self.record_id, self.problem)

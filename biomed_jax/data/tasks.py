@@ -83,13 +83,12 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "{document} Summarize the text above.",
         "Summary of: {document}",
     ),
-    "qa": (
-        "{question}[ Context: {context}][ Options: {options}]",
-        "Answer the medical question. Question: {question}[ Context: {context}]"
-        "[ Options: {options}]",
-        "Question: {question}[ Options: {options}][ Context: {context}] Answer:",
-        "[Read the context and answer. Context: {context} ]Question: {question}"
-        "[ Choose from: {options}]",
+    "qa": (  # context last: truncation of a long context keeps question and options
+        "{question}[ Options: {options}][ Context: {context}]",
+        "Answer the medical question. Question: {question}[ Options: {options}]"
+        "[ Context: {context}]",
+        "Question: {question}[ Choose from: {options}][ Read the context: {context}] Answer:",
+        "Give the best answer. Question: {question}[ Options: {options}][ Context: {context}]",
     ),
     "instruction": (
         "{instruction}[ {input}]",

@@ -164,8 +164,9 @@ def test_bad_files_raise_data_error_naming_dataset_file_and_record(tmp_path):
 
 def _write_dicom(path, pixels: np.ndarray, photometric="MONOCHROME2"):
   pydicom = pytest.importorskip("pydicom")
-  from pydicom.dataset import FileMetaDataset  # pylint: disable=import-outside-toplevel
-  from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from pydicom.dataset import FileMetaDataset
+  from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
   meta = FileMetaDataset()
   meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
   meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -195,8 +196,12 @@ def test_dicom_monochrome2_and_monochrome1(tmp_path):
 
 
 def test_dicom_without_pydicom_names_the_extra(tmp_path, monkeypatch):
-  _write_dicom(tmp_path / "a.dcm", np.zeros((8, 8)))
+  # A part-10 header is enough to be recognised as DICOM (no pydicom needed to write it).
+  (tmp_path / "a.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\2\0\0\0" * 8)
+  (tmp_path / "scan").write_bytes(b"\0" * 128 + b"DICM" + b"\2\0\0\0" * 8)
   monkeypatch.setitem(sys.modules, "pydicom", None)
+  with pytest.raises(DataError, match="pip install pydicom"):
+    _load(str(tmp_path / "scan"))
   with pytest.raises(DataError, match="pip install pydicom"):
     _load(str(tmp_path / "a.dcm"))
 

@@ -484,6 +484,21 @@ def test_prepared_data_gives_the_same_batches_as_the_published_files(tokenizer, 
   assert next(train)["image_mask"].all()
 
 
+def test_shipped_sample_mixture_feeds_every_task(tokenizer):
+  mixture = [(name, 1.0) for name in tasks.SAMPLE_TASKS]
+  iterator = pipeline.make_train_iterator(
+      mixture, tokenizer=tokenizer, batch_size=48, image_size=SIZE, max_source_len=LS,
+      max_target_len=LT, seed=0, bad_records="fail")
+  task_ids = np.concatenate([next(iterator)["task_id"] for _ in range(3)])
+  assert set(task_ids.tolist()) == set(range(6))
+  for name in tasks.SAMPLE_TASKS:
+    batch = next(iter(pipeline.make_eval_iterator(
+        name, tokenizer=tokenizer, batch_size=4, image_size=SIZE, max_source_len=LS,
+        max_target_len=LT)))
+    assert batch["example_mask"].all()
+    assert batch["image_mask"].all() == tasks.TASKS[name].uses_image
+
+
 def test_candidate_answers_from_training_split(clean_dirs):
   assert pipeline.candidate_answers("vqa_rad", raw_dirs=clean_dirs) == ("no", "yes")
   assert pipeline.candidate_answers("mednli", raw_dirs=clean_dirs) == \

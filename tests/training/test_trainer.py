@@ -1,6 +1,7 @@
 """The trainer end to end on the shipped sample mixture: exact resume after SIGKILL, restore
 onto another mesh, non-finite guards, incompatible-config refusal."""
 
+import json
 import os
 import signal
 import subprocess
@@ -155,3 +156,23 @@ def test_incompatible_checkpoint_is_refused_naming_the_difference(tmp_path):
             "train")
   with pytest.raises(ValueError, match=r"model.d_model: checkpoint has 64, config has 32"):
     train.run(_config(**{"train.num_steps": 4, "model.d_model": 32}), str(tmp_path), "train")
+
+
+def test_evaluate_mode_writes_tables_for_all_six_families(tmp_path):
+  train.run(_config(**{"train.num_steps": 2}), str(tmp_path), "train")
+  result = train.run(_config(**{"train.num_steps": 2, "eval.max_examples": 8}), str(tmp_path),
+                     "evaluate")
+  summary = json.loads((tmp_path / "eval" / "2" / "summary.json").read_text())
+  assert set(summary["families"].values()) == {
+      "image_classification", "vqa", "captioning", "text_understanding", "summarization",
+      "question_answering"}
+  assert "| vqa | sample_vqa |" in (tmp_path / "eval" / "2" / "summary.md").read_text()
+  assert result["eval"]["sample_vqa/examples"] >= 8
+  # Closed-set answers come from the candidate trie: an untrained model still answers with a
+  # training label.
+  labels = {json.loads(line)["label"] for line in open(
+      "biomed_jax/assets/sample/sample_image_classification/train.jsonl")}
+  rows = [json.loads(line) for line in open(
+      tmp_path / "eval" / "2" / "sample_image_classification.jsonl")]
+  assert rows and all(row["prediction"] in labels for row in rows)
+  assert all(set(row) >= {"input", "prediction", "reference"} for row in rows)
