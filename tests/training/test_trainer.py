@@ -176,3 +176,22 @@ def test_evaluate_mode_writes_tables_for_all_six_families(tmp_path):
       tmp_path / "eval" / "2" / "sample_image_classification.jsonl")]
   assert rows and all(row["prediction"] in labels for row in rows)
   assert all(set(row) >= {"input", "prediction", "reference"} for row in rows)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+  process = subprocess.Popen(_command(tmp_path, 500), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  fingerprints = tmp_path / "batch_fingerprints.txt"
+  deadline = time.time() + 300
+  while time.time() < deadline and process.poll() is None:
+    if fingerprints.exists() and len(fingerprints.read_text().split()) >= 8:  # step 4 begun
+      break
+    time.sleep(0.05)
+  process.send_signal(signal.SIGTERM)
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 0, stderr[-2000:]
+  assert "exiting for preemption" in stderr
+  last_step = max(step for step, _ in _fingerprints(tmp_path))
+  assert 4 <= last_step < 500
+  saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
+  assert max(saved) == last_step  # the step in flight was saved, not only the periodic ones
