@@ -10,9 +10,10 @@ Appends one row per compile to benchmarks/results/compile_train_step.md with the
 """
 
 import os
-import sys
 
 from absl import app, flags
+
+import machine  # benchmarks/machine.py
 from ml_collections import config_flags
 
 FLAGS = flags.FLAGS
@@ -22,18 +23,6 @@ flags.DEFINE_string("topology", None, "TPU topology name, e.g. v5p:2x2x2 (AOT fo
 flags.DEFINE_list("scan", ["true", "false"], "scan_layers settings to compile.")
 flags.DEFINE_string("results", os.path.join(os.path.dirname(__file__), "results",
                                             "compile_train_step.md"), "Results file.")
-
-
-def _machine() -> str:
-  import platform
-  cpu = "unknown CPU"
-  if os.path.exists("/proc/cpuinfo"):
-    for line in open("/proc/cpuinfo"):
-      if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-  mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-  return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()}"
 
 
 def main(argv):
@@ -109,7 +98,7 @@ def main(argv):
               "lower + compile | GiB per device (args + out + temp) | compiled on |\n"
               "|---|---|---|---|---|---|---|---|---|---|\n")
     for row in rows:
-      f.write(f"{row} {_machine()}, jax {jax.__version__} |\n")
+      f.write(f"{row} {machine.describe()}, jax {jax.__version__} |\n")
 
 
 if __name__ == "__main__":

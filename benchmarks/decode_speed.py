@@ -15,6 +15,8 @@ import time
 
 from absl import app, flags
 
+import machine  # benchmarks/machine.py
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("variant", "tiny", "Model size (biomed_jax.model.VARIANTS).")
 flags.DEFINE_integer("image_size", 128, "Image side in pixels.")
@@ -26,18 +28,6 @@ flags.DEFINE_integer("beam_size", 4, "Beams for method=beam.")
 flags.DEFINE_integer("repeats", 5, "Timed calls after the compile call.")
 flags.DEFINE_string("results", os.path.join(os.path.dirname(__file__), "results",
                                             "decode_speed.md"), "Results file.")
-
-
-def _machine() -> str:
-  import platform
-  cpu = "unknown CPU"
-  if os.path.exists("/proc/cpuinfo"):
-    for line in open("/proc/cpuinfo"):
-      if line.startswith("model name"):
-        cpu = line.split(":", 1)[1].strip()
-        break
-  mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-  return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()}"
 
 
 def main(argv):
@@ -99,7 +89,7 @@ def main(argv):
               "call | call | tokens/s | per step | device | measured | machine | load |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     for row in rows:
-      f.write(f"{row} {device.platform} ({device.device_kind}) | {when} | {_machine()}, "
+      f.write(f"{row} {device.platform} ({device.device_kind}) | {when} | {machine.describe()}, "
               f"jax {jax.__version__} | {load} |\n")
 
 

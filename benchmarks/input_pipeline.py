@@ -15,6 +15,8 @@ import time
 
 from absl import app, flags
 
+import machine  # benchmarks/machine.py
+
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("image_size", 384, "Square image side.")
 flags.DEFINE_list("workers", ["0", "2"], "Grain worker-process counts to measure.")
@@ -28,18 +30,6 @@ flags.DEFINE_integer("max_target_len", 128, "Decoder length cap Lt.")
 flags.DEFINE_string("sample_root", None, "Sample mixture folder (default: the shipped one).")
 flags.DEFINE_string("results", os.path.join(os.path.dirname(__file__), "results",
                                             "input_pipeline.md"), "Results file.")
-
-
-def machine() -> str:
-  cpu = "unknown CPU"
-  if os.path.exists("/proc/cpuinfo"):
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          cpu = line.split(":", 1)[1].strip()
-          break
-  memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-  return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB RAM, {platform.system()}"
 
 
 def load_average() -> str:
@@ -90,7 +80,7 @@ def main(argv):
   os.makedirs(os.path.dirname(FLAGS.results), exist_ok=True)
   with open(FLAGS.results, "w") as f:
     f.write("# Input pipeline throughput (shipped sample mixture, training iterator)\n\n")
-    f.write(f"Machine: {machine()}. Python {platform.python_version()}, grain "
+    f.write(f"Machine: {machine.describe()}. Python {platform.python_version()}, grain "
             f"{grain.__version__}, Pillow {PIL.__version__}. "
             f"{datetime.date.today().isoformat()}.\n\n")
     f.write("Six sample tasks at equal weight, shipped tokenizer, lengths "

@@ -5,10 +5,8 @@
 """
 
 import hashlib
-import json
 import re
 import signal
-import time
 
 from absl import logging
 from etils import epath

@@ -1,7 +1,6 @@
 """A train step on a data=2 x fsdp=2 x tensor=2 CPU mesh equals the single-device step."""
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
