@@ -23,23 +23,13 @@ def _yes_no_type(answer: str) -> str:
   return _CLOSED if answer.strip().lower() in ("yes", "no") else _OPEN
 
 
-# ---------------------------------------------------------------------------------------------
-# VQA-RAD: one JSON list; the test set is the questions whose phrase_type starts with "test"
-# (test_freeform / test_para), everything else is train.
-VQA_RAD_JSON = "VQA_RAD Dataset Public.json"
-VQA_RAD_IMAGES = "VQA_RAD Image Folder"
-
-
-def scan_vqa_rad(dataset: str, root: str, split: str) -> common.ScanResult:
-  path = os.path.join(root, VQA_RAD_JSON)
-  image_dir = common.require(dataset, os.path.join(root, VQA_RAD_IMAGES))
-  items = common.expect_list(dataset, path, common.load_json(dataset, path))
+def _checked_items(dataset: str, path: str, items: list, keep):
+  """(item, qid, answer_type) for the JSON objects `keep` selects, or a BadRecord."""
   for index, item in enumerate(items):
     if not isinstance(item, dict):
       yield common.BadRecord(dataset, path, f"#{index}", "not a JSON object", common.MALFORMED)
       continue
-    phrase_type = common.text(item.get("phrase_type")).strip().lower()
-    if ("test" if phrase_type.startswith("test") else "train") != split:
+    if not keep(item):
       continue
     qid = common.text(item.get("qid")).strip()
     if not qid:
@@ -51,6 +41,28 @@ def scan_vqa_rad(dataset: str, root: str, split: str) -> common.ScanResult:
                              f"answer_type {item.get('answer_type')!r} is not CLOSED/OPEN",
                              common.BAD_VALUE)
       continue
+    yield item, qid, answer_type
+
+
+# ---------------------------------------------------------------------------------------------
+# VQA-RAD: one JSON list; the test set is the questions whose phrase_type starts with "test"
+# (test_freeform / test_para), everything else is train.
+VQA_RAD_JSON = "VQA_RAD Dataset Public.json"
+VQA_RAD_IMAGES = "VQA_RAD Image Folder"
+
+
+def scan_vqa_rad(dataset: str, root: str, split: str) -> common.ScanResult:
+  path = os.path.join(root, VQA_RAD_JSON)
+  image_dir = common.require(dataset, os.path.join(root, VQA_RAD_IMAGES))
+  items = common.expect_list(dataset, path, common.load_json(dataset, path))
+  keep = lambda item: ("test" if common.text(item.get("phrase_type")).strip().lower()
+                       .startswith("test") else "train") == split
+  for item in _checked_items(dataset, path, items, keep):
+    if isinstance(item, common.BadRecord):
+      yield item
+      continue
+    item, qid, answer_type = item
+    phrase_type = common.text(item.get("phrase_type")).strip().lower()
     image_name = common.text(item.get("image_name")).strip()
     yield Record(
         dataset=dataset, split=split, id=qid, source=path,
@@ -74,22 +86,12 @@ def scan_slake(dataset: str, root: str, split: str) -> common.ScanResult:
   path = os.path.join(root, SLAKE_FILES[split])
   image_dir = common.require(dataset, os.path.join(root, "imgs"))
   items = common.expect_list(dataset, path, common.load_json(dataset, path))
-  for index, item in enumerate(items):
-    if not isinstance(item, dict):
-      yield common.BadRecord(dataset, path, f"#{index}", "not a JSON object", common.MALFORMED)
+  keep = lambda item: common.text(item.get("q_lang")).strip().lower() == "en"
+  for item in _checked_items(dataset, path, items, keep):
+    if isinstance(item, common.BadRecord):
+      yield item
       continue
-    if common.text(item.get("q_lang")).strip().lower() != "en":
-      continue
-    qid = common.text(item.get("qid")).strip()
-    if not qid:
-      yield common.BadRecord(dataset, path, f"#{index}", "no qid", common.MALFORMED)
-      continue
-    answer_type = _answer_type(item.get("answer_type"))
-    if answer_type is None:
-      yield common.BadRecord(dataset, path, qid,
-                             f"answer_type {item.get('answer_type')!r} is not CLOSED/OPEN",
-                             common.BAD_VALUE)
-      continue
+    item, qid, answer_type = item
     image_name = common.text(item.get("img_name")).strip()
     yield Record(
         dataset=dataset, split=split, id=qid, source=path,
