@@ -195,3 +195,16 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
   assert 4 <= last_step < 500
   saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
   assert max(saved) == last_step  # the step in flight was saved, not only the periodic ones
+
+
+def test_keep_best_by_metric_keeps_the_best_checkpoints(tmp_path):
+  ckpt = checkpointing.Checkpointer(str(tmp_path), every_steps=1, keep=2,
+                                    best_metric="sample_vqa/vqa_accuracy")
+  state = {"w": np.zeros(3, np.float32)}
+  for step, accuracy in [(1, 10.0), (2, 40.0), (3, 20.0), (4, 30.0)]:
+    ckpt.save(step, state, {"step": step}, force=True,
+              metrics={"sample_vqa/vqa_accuracy": accuracy})
+    ckpt.wait()
+  kept = sorted(ckpt.manager.all_steps())
+  ckpt.close()
+  assert kept == [2, 4]
