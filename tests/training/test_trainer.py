@@ -208,3 +208,20 @@ def test_keep_best_by_metric_keeps_the_best_checkpoints(tmp_path):
   kept = sorted(ckpt.manager.all_steps())
   ckpt.close()
   assert kept == [2, 4]
+
+
+def test_init_from_another_runs_workdir(tmp_path):
+  source = tmp_path / "instruct"
+  train.run(_config(**{"train.num_steps": 2}), str(source), "train")
+  ckpt = checkpointing.Checkpointer(str(source), every_steps=1, keep=10)
+  trained = ckpt.restore_state(2, None)["params"]
+  ckpt.close()
+  # One step at learning rate 0: the new run's checkpoint holds exactly the loaded weights.
+  config = _config(**{"train.num_steps": 1, "optimizer.learning_rate": 0.0,
+                      "train.checkpoint_every": 1})
+  config.init_from = str(source)
+  train.run(config, str(tmp_path / "finetune"), "train")
+  ckpt = checkpointing.Checkpointer(str(tmp_path / "finetune"), every_steps=1, keep=10)
+  loaded = ckpt.restore_state(1, None)["params"]
+  ckpt.close()
+  jax.tree.map(np.testing.assert_array_equal, loaded, trained)
