@@ -9,6 +9,21 @@ import os
 from biomed_jax.data.readers import common
 from biomed_jax.data.records import Record
 
+def _tab_pairs(dataset: str, path: str, expected: str):
+  """(key, text) of each "key<TAB>text" line, or a BadRecord naming the line."""
+  for number, line in common.iter_lines(dataset, path):
+    if isinstance(line, common.BadRecord):
+      yield line
+      continue
+    key, sep, text = line.partition("\t")
+    key = key.strip()
+    if not sep or not key:
+      yield common.BadRecord(dataset, path, f"line {number}", f"expected '{expected}'",
+                             common.MALFORMED)
+      continue
+    yield key, text
+
+
 # ---------------------------------------------------------------------------------------------
 # R2Gen annotation.json: {"train"|"val"|"test": [{id, report, image_path: [...], split}]},
 # image paths relative to images/ (IU X-ray: "<id>/0.png", "<id>/1.png"; MIMIC-CXR:
@@ -77,16 +92,11 @@ def scan_roco(dataset: str, root: str, split: str) -> common.ScanResult:
   image_dir = common.require(dataset, os.path.join(folder, "images"))
   common.require(dataset, path)
   pmc_names = None  # loaded on the first image not found under its ROCO id
-  for number, line in common.iter_lines(dataset, path):
-    if isinstance(line, common.BadRecord):
-      yield line
+  for pair in _tab_pairs(dataset, path, "ROCO_id<TAB>caption"):
+    if isinstance(pair, common.BadRecord):
+      yield pair
       continue
-    record_id, sep, caption = line.partition("\t")
-    record_id = record_id.strip()
-    if not sep or not record_id:
-      yield common.BadRecord(dataset, path, f"line {number}",
-                             "expected 'ROCO_id<TAB>caption'", common.MALFORMED)
-      continue
+    record_id, caption = pair
     image = os.path.join(image_dir, f"{record_id}.jpg")
     if not os.path.exists(image):
       if pmc_names is None:
@@ -106,16 +116,11 @@ PEIR_FILES = {"train": "train_images.tsv", "test": "test_images.tsv"}
 def scan_peir_gross(dataset: str, root: str, split: str) -> common.ScanResult:
   path = common.require(dataset, os.path.join(root, PEIR_FILES[split]))
   image_dir = common.require(dataset, os.path.join(root, "peir_gross_images"))
-  for number, line in common.iter_lines(dataset, path):
-    if isinstance(line, common.BadRecord):
-      yield line
+  for pair in _tab_pairs(dataset, path, "image<TAB>caption"):
+    if isinstance(pair, common.BadRecord):
+      yield pair
       continue
-    image_name, sep, caption = line.partition("\t")
-    image_name = image_name.strip()
-    if not sep or not image_name:
-      yield common.BadRecord(dataset, path, f"line {number}", "expected 'image<TAB>caption'",
-                             common.MALFORMED)
-      continue
+    image_name, caption = pair
     yield Record(dataset=dataset, split=split, id=image_name, source=path,
                  images=(os.path.join(image_dir, image_name),),
                  fields={"caption": caption.strip()})
