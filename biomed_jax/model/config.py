@@ -54,6 +54,11 @@ class ModelConfig:
   relative_attention_num_buckets: int = 32
   relative_attention_max_distance: int = 128
   dropout_rate: float = 0.1
+  # Special ids the masks, the data pipeline and decoding agree on. T5: pad=0 is also the
+  # decoder start, eos=1. BiomedGPT/OFA: <s>=0 starts the decoder, <pad>=1, </s>=2.
+  pad_id: int = 0
+  eos_id: int = 1
+  bos_id: int = 0  # decoder start token
   # Vision encoder: the first three ResNet stages (stride 16), projected to d_model tokens.
   vision_layers: tuple[int, ...] = (1, 1, 1)
   vision_width: int = 16  # stem width; the stage outputs are 4x, 8x, 16x this

@@ -171,7 +171,7 @@ class EncoderDecoder(nn.Module):
 
   def encode(self, encoder_tokens, images=None, image_mask=None):
     """Returns (encoded [b, l, d], encoder_mask [b, l]); l = image tokens + text tokens."""
-    text_mask = encoder_tokens != 0
+    text_mask = encoder_tokens != self.config.pad_id
     image_tokens = None
     if images is not None:
       if image_mask is None:
