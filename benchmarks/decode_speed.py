@@ -18,7 +18,7 @@ from absl import app, flags
 import machine  # benchmarks/machine.py
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("variant", "tiny", "Model size (biomed_jax.model.VARIANTS).")
+flags.DEFINE_string("variant", "t5_tiny", "Model size (biomed_jax.model.VARIANTS).")
 flags.DEFINE_integer("image_size", 128, "Image side in pixels.")
 flags.DEFINE_integer("batch", 16, "Examples per call.")
 flags.DEFINE_integer("source_len", 32, "Encoder text tokens.")

@@ -71,7 +71,7 @@ def use_task_lengths(c: ml_collections.ConfigDict) -> None:
   c.data.max_target_len = max(t.max_target_len for t in tasks)
 
 
-def base_config(variant: str = "tiny") -> ml_collections.ConfigDict:
+def base_config(variant: str = "t5_tiny") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.model = model_section(variant)

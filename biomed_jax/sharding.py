@@ -31,6 +31,8 @@ DEFAULT_RULES = (
     ("length", None),
     ("layers", None),
     ("relpos_buckets", None),
+    ("positions", None),
+    ("types", None),
     ("image_grid", None),
     ("image_grid_w", None),
     ("conv_h", None),

@@ -4,7 +4,7 @@ from biomed_jax import config_lib
 
 
 def get_config():
-  c = config_lib.base_config("tiny")
+  c = config_lib.base_config("t5_tiny")
   c.model.image_size = 128
   c.data.mixture = config_lib.SAMPLE_MIXTURE
   c.data.batch_size = 16

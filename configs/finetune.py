@@ -22,7 +22,7 @@ RECIPES = {
 
 
 def get_config(arg=None):
-  args = config_lib.parse_arg(arg, dataset="vqa_rad", variant="base")
+  args = config_lib.parse_arg(arg, dataset="vqa_rad", variant="t5_base")
   task = get_task(args["dataset"])
   c = config_lib.base_config(args["variant"])
   c.data.mixture = ((task.name, 1.0),)

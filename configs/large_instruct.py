@@ -5,6 +5,6 @@ from configs import xlarge_instruct
 
 
 def get_config(arg=None):
-  c = xlarge_instruct.instruct_config("large", **config_lib.parse_arg(arg, data="benchmarks"))
+  c = xlarge_instruct.instruct_config("t5_large", **config_lib.parse_arg(arg, data="benchmarks"))
   c.optimizer.learning_rate = 1e-4
   return c

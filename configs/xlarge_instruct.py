@@ -3,7 +3,7 @@
   configs/xlarge_instruct.py             the benchmark mixture (prepared datasets in
                                          --config.data.data_dir)
   configs/xlarge_instruct.py:data=sample the shipped sample mixture, e.g. for a CPU check with
-                                         --config.model.variant=tiny (see README)
+                                         --config.model.variant=t5_tiny (see README)
 On a TPU pod the mesh fills fsdp with every chip.
 """
 
@@ -11,7 +11,7 @@ from biomed_jax import config_lib
 
 
 def get_config(arg=None):
-  return instruct_config("xlarge", **config_lib.parse_arg(arg, data="benchmarks"))
+  return instruct_config("t5_xlarge", **config_lib.parse_arg(arg, data="benchmarks"))
 
 
 def instruct_config(variant: str, data: str):

@@ -15,7 +15,7 @@ HELD_OUT = ("mimic_cxr", "icliniq", "retinamnist", "tissuemnist", "organcmnist",
 
 
 def get_config(arg=None):
-  args = config_lib.parse_arg(arg, variant="xlarge", data="benchmarks")
+  args = config_lib.parse_arg(arg, variant="t5_xlarge", data="benchmarks")
   c = xlarge_instruct.instruct_config(args["variant"], args["data"])
   mixture = {name for name, _ in c.data.mixture}
   c.eval.tasks = tuple(t for t in HELD_OUT if t not in mixture)

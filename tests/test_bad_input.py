@@ -8,7 +8,7 @@ from biomed_jax import config_lib, sharding
 from biomed_jax.model import model_config
 from biomed_jax.training.step import validate_batch
 
-CFG = model_config("tiny", vocab_size=100, image_size=64)
+CFG = model_config("t5_tiny", vocab_size=100, image_size=64)
 
 
 def _batch(**changes):
@@ -47,7 +47,7 @@ def test_token_out_of_vocabulary(bad_id):
 
 
 def test_unknown_variant_is_named():
-  config = config_lib.base_config("tiny")
+  config = config_lib.base_config("t5_tiny")
   config.model.variant = "gigantic"
   with pytest.raises(ValueError, match=r"'gigantic'.*known variants.*xlarge"):
     config_lib.resolve_model_config(config.model)
@@ -55,7 +55,7 @@ def test_unknown_variant_is_named():
 
 def test_invalid_model_switch_is_named():
   with pytest.raises(ValueError, match=r"model.ffn_type='swish'"):
-    model_config("tiny", ffn_type="swish")
+    model_config("t5_tiny", ffn_type="swish")
 
 
 @pytest.mark.parametrize("axes, message", [
@@ -71,7 +71,7 @@ def test_mesh_that_does_not_fit_the_devices(axes, message):
 
 def test_parameter_that_does_not_divide_over_the_mesh_is_named():
   from biomed_jax.model import EncoderDecoder
-  odd = model_config("tiny", vocab_size=101, image_size=64)  # 101 rows cannot split in 2
+  odd = model_config("t5_tiny", vocab_size=101, image_size=64)  # 101 rows cannot split in 2
   shapes = jax.eval_shape(EncoderDecoder(odd).init, jax.random.key(0),
                           np.zeros((1, 4), np.int32), np.zeros((1, 4), np.int32))
   mesh = sharding.make_mesh({"data": 2, "fsdp": 2, "tensor": 2}, jax.devices())

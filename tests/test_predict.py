@@ -35,7 +35,7 @@ PROMPT = "What abnormality is seen in the lung?"
 
 
 def _config(tokenizer: str = ""):
-  config = config_lib.base_config("tiny")
+  config = config_lib.base_config("t5_tiny")
   # Untied output head: a tied, untrained decoder mostly repeats one token.
   config.model.update(image_size=IMAGE_SIZE, dropout_rate=0.0, tie_embeddings=False)
   config.data.update(max_source_len=SOURCE_LEN, max_target_len=TARGET_LEN, tokenizer=tokenizer)

@@ -26,7 +26,7 @@ def test_xlarge_summary_counts_930m_without_allocating_weights():
 
 def test_summary_counts_match_the_variant_table():
   """Parameter count from the shapes vs. an independent count from the architecture."""
-  config = config_lib.base_config("base")
+  config = config_lib.base_config("t5_base")
   cfg = config_lib.resolve_model_config(config.model)
   d, f, v = cfg.d_model, cfg.d_ff, cfg.vocab_size
   attention = 4 * d * cfg.num_heads * cfg.head_dim

@@ -23,7 +23,8 @@ FFN_FROM_HF = {"relu": "relu", "gelu": "gelu", "gated-gelu": "gated-gelu",
                "gated-silu": "gated-silu"}
 
 
-def model_config_from_hf(hf: dict, scan_layers: bool = True, vision_variant: str = "base",
+def model_config_from_hf(hf: dict, scan_layers: bool = True,
+                         vision_variant: str = "t5_base",
                          tied_weights: bool = True) -> ModelConfig:
   if hf.get("model_type", "t5") not in ("t5", "mt5", "umt5"):
     raise ValueError(f"config.json model_type={hf.get('model_type')!r} is not a T5 model")
@@ -153,7 +154,8 @@ def _has_separate_lm_head(weights: dict[str, np.ndarray]) -> bool:
   return head is not None and (shared is None or not np.array_equal(head, shared))
 
 
-def convert(hf_dir: str, out: str, scan_layers: bool = True, vision_variant: str = "base",
+def convert(hf_dir: str, out: str, scan_layers: bool = True,
+            vision_variant: str = "t5_base",
             log: Callable[[str], None] = print) -> ModelConfig:
   config_path = os.path.join(hf_dir, "config.json")
   if not os.path.exists(config_path):
@@ -178,7 +180,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("hf_dir", None, "Hugging Face model folder (config.json + weights).")
 flags.DEFINE_string("out", None, "Output folder (must not hold a checkpoint yet).")
 flags.DEFINE_bool("scan_layers", True, "Store layers stacked for nn.scan (the default model).")
-flags.DEFINE_enum("vision_variant", "base", sorted(VARIANTS),
+flags.DEFINE_enum("vision_variant", "t5_base", sorted(VARIANTS),
                   "Size of the (freshly initialised) vision encoder recorded in the config.")
 
 

@@ -21,7 +21,7 @@ from biomed_jax.model.transformer import EncoderDecoder, init_cache
 NO_BATCH_AXIS = -1
 # Cache leaves that hold the encoder keys/values: equal across the beams of one example and
 # never written while decoding, so reordering beams may skip them (a pure saving).
-ENCODER_CACHE_NAMES = ("cross_key", "cross_value")
+ENCODER_CACHE_NAMES = ("cross_key", "cross_value")  # (position biases are batch-free)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,17 +40,17 @@ def check_images(variables, images) -> None:
 
 
 def encode(model: EncoderDecoder, variables, encoder_tokens, images=None, image_mask=None):
-  """(encoded [b, l, d], encoder_mask [b, l]) in evaluation mode (BatchNorm running stats)."""
+  """(Encoded (hidden [b, l, d], ...), encoder_mask [b, l]) in evaluation mode (BatchNorm
+  running statistics)."""
   return model.clone(train=False, decode=False).apply(
       variables, encoder_tokens, images, image_mask, method=EncoderDecoder.encode)
 
 
 def _batch_axes(make_cache: Callable, encoded, encoder_mask, cache) -> Any:
   """Per leaf of `cache` (made at batch n): the axis that becomes 2n at batch 2n."""
-  n = encoded.shape[0]
-  doubled = jax.eval_shape(
-      make_cache, jax.ShapeDtypeStruct((2 * n,) + encoded.shape[1:], encoded.dtype),
-      jax.ShapeDtypeStruct((2 * n,) + encoder_mask.shape[1:], encoder_mask.dtype))
+  n = encoded.hidden.shape[0]
+  double = lambda x: jax.ShapeDtypeStruct((2 * n,) + x.shape[1:], x.dtype)
+  doubled = jax.eval_shape(make_cache, jax.tree.map(double, encoded), double(encoder_mask))
 
   def axis(path, leaf, bigger):
     changed = [i for i, (a, c) in enumerate(zip(leaf.shape, bigger.shape)) if a != c]
@@ -73,7 +73,7 @@ def prepare(model: EncoderDecoder, variables, encoder_tokens, images, image_mask
   params = variables["params"]
   encoded, encoder_mask = encode(model, variables, encoder_tokens, images, image_mask)
   if copies > 1:
-    encoded = jnp.repeat(encoded, copies, axis=0)
+    encoded = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), encoded)
     encoder_mask = jnp.repeat(encoder_mask, copies, axis=0)
 
   def make_cache(enc, mask):

@@ -53,7 +53,7 @@ def score_candidates(model: EncoderDecoder, variables, encoder_tokens, images, i
 @functools.partial(jax.jit, static_argnames=("model", "num"))
 def _score(model, variables, encoder_tokens, images, image_mask, chunks, num):
   encoded, encoder_mask = cache_lib.encode(model, variables, encoder_tokens, images, image_mask)
-  b = encoded.shape[0]
+  b = encoded.hidden.shape[0]
   model = model.clone(train=False, decode=False)
 
   def score_chunk(targets):  # [chunk, length] -> [b, chunk]
@@ -61,7 +61,7 @@ def _score(model, variables, encoder_tokens, images, image_mask, chunks, num):
     inputs = jnp.concatenate([jnp.full((c, 1), PAD_ID, targets.dtype), targets[:, :-1]], 1)
     tile = lambda x: jnp.broadcast_to(x[:, None], (b, c) + x.shape[1:]).reshape(
         (b * c,) + x.shape[1:])
-    logits = model.apply(variables, jnp.tile(inputs, (b, 1)), tile(encoded),
+    logits = model.apply(variables, jnp.tile(inputs, (b, 1)), jax.tree.map(tile, encoded),
                          tile(encoder_mask), method=EncoderDecoder.decode_logits)
     log_probs = jnp.take_along_axis(logits, jnp.tile(targets, (b, 1))[..., None], -1)[..., 0]
     log_probs = log_probs - jax.nn.logsumexp(logits, axis=-1)

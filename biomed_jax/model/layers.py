@@ -8,6 +8,7 @@ Parameters are stored in `param_dtype` and cast to `dtype` at use.
 
 import functools
 import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -32,18 +33,53 @@ def normal_init(stddev: float):
 
 
 class Norm(nn.Module):
-  """T5's RMSNorm (no mean, no bias) or LayerNorm with bias; statistics in float32."""
+  """T5's RMSNorm (no mean, no bias) or LayerNorm with bias; statistics in float32.
+
+  LayerNorm uses the exact two-pass variance: the one-pass E[x^2] - E[x]^2 loses up to 7e-3
+  on inputs with a large mean (OFA's position embeddings), where torch's LayerNorm does not.
+  """
   config: ModelConfig
+  names: tuple[str, ...] = ("embed",)  # logical axis of the normalised features
 
   @nn.compact
   def __call__(self, x):
     cfg = self.config
     kwargs = dict(epsilon=cfg.layer_norm_epsilon, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
-                  scale_init=partitioned(nn.initializers.ones, ("embed",)))
+                  scale_init=partitioned(nn.initializers.ones, self.names))
     if cfg.norm_type == "rms":
       return nn.RMSNorm(name="norm", **kwargs)(x)
-    return nn.LayerNorm(name="norm", bias_init=partitioned(nn.initializers.zeros, ("embed",)),
-                        **kwargs)(x)
+    return nn.LayerNorm(name="norm", use_fast_variance=False,
+                        bias_init=partitioned(nn.initializers.zeros, self.names), **kwargs)(x)
+
+
+class DropPath(nn.Module):
+  """Stochastic depth per sample (fairseq's): a residual branch is dropped for a whole
+  example with probability `rate` while training, and scaled by 1 / (1 - rate) otherwise.
+  `rate` may be traced (one value per scanned layer)."""
+  rate: Any
+  deterministic: bool = True
+
+  @nn.compact
+  def __call__(self, y):
+    if self.deterministic or (isinstance(self.rate, float) and self.rate == 0.0):
+      return y
+    keep = 1.0 - jnp.asarray(self.rate, jnp.float32)
+    shape = (y.shape[0],) + (1,) * (y.ndim - 1)
+    mask = jnp.floor(keep + jax.random.uniform(self.make_rng("dropout"), shape))
+    return (y / keep.astype(y.dtype)) * mask.astype(y.dtype)
+
+
+def residual(x, sublayer, cfg: ModelConfig, name: str, deterministic: bool, drop_path_rate):
+  """Both flavours' residual block: x + drop_path(dropout(post_norm(sublayer(norm(x))))).
+  The post-norm is NormFormer's (config.normformer); parameters are `{name}_norm`,
+  `{name}_post_norm` and whatever `sublayer` creates (it is called inside the parent)."""
+  y = sublayer(Norm(cfg, name=f"{name}_norm")(x))
+  if cfg.normformer:
+    y = Norm(cfg, name=f"{name}_post_norm")(y)
+  y = nn.Dropout(cfg.dropout_rate)(y, deterministic=deterministic)
+  if cfg.drop_path_rate > 0:
+    y = DropPath(drop_path_rate, deterministic)(y)
+  return x + y
 
 
 class Dense(nn.Module):
@@ -122,8 +158,12 @@ class MultiHeadAttention(nn.Module):
       # `where`, not adding a large negative: a row with every key masked stays finite.
       scores = jnp.where(mask, scores, NEG_INF)
     weights = jax.nn.softmax(scores, axis=-1).astype(cfg.dtype)
-    weights = nn.Dropout(cfg.dropout_rate)(weights, deterministic=self.deterministic)
+    weights = nn.Dropout(cfg.attention_dropout)(weights, deterministic=self.deterministic)
     out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+    if cfg.head_scale:  # NormFormer's learned scale per head
+      scale = self.param("head_scale", partitioned(nn.initializers.ones, ("heads",)), (h,),
+                         cfg.param_dtype)
+      out = out * jnp.asarray(scale, out.dtype)[:, None]
     return _dense(d, (-2, -1), ("heads", "kv", "embed"), (h * dh) ** -0.5, cfg, "out")(out)
 
   def _cross_key_value(self, kv, project):
@@ -178,7 +218,9 @@ class FeedForward(nn.Module):
     else:
       hidden = act(wi("wi")(x))
     hidden = constrain(hidden, ("batch", "length", "mlp"))
-    hidden = nn.Dropout(cfg.dropout_rate)(hidden, deterministic=self.deterministic)
+    hidden = nn.Dropout(cfg.activation_dropout)(hidden, deterministic=self.deterministic)
+    if cfg.normformer:
+      hidden = Norm(cfg, ("mlp",), name="hidden_norm")(hidden)
     return _dense(cfg.d_model, -1, ("mlp", "embed"), cfg.d_ff ** -0.5, cfg, "wo")(hidden)
 
 

@@ -1,21 +1,31 @@
-"""The T5-style encoder-decoder over [image tokens; text tokens].
+"""The encoder-decoder over [image tokens; text tokens], in either flavour.
 
-Encoder input: optional image tokens from the vision encoder, then text token embeddings. Text
-tokens attend to each other with T5's bidirectional relative position bias; image tokens carry
-their learned 2-D positions and get no relative bias. The decoder is causal, with T5's
-unidirectional relative bias and cross-attention over the encoder output.
+Encoder input: optional image tokens from the vision encoder, then text token embeddings. The
+decoder is causal, with cross-attention over the encoder output. How positions enter is the
+flavour's switch (config.position_bias):
+  "t5":  T5's bucketed relative bias (one table per stack, shared by its layers) on text;
+         image tokens carry learned 2-D positions added to them.
+  "ofa": BiomedGPT/OFA's absolute-position term plus per-layer text and image relative
+         tables (biomed_jax/model/ofa_positions.py); positions never enter the tokens.
+Both flavours' blocks are the same residual helper (layers.residual) with NormFormer norms,
+type embeddings, embedding norms and drop-path as switches.
 
 `EncoderDecoder(config, train=..., decode=...)`: the flags change behaviour (dropout, BatchNorm
 statistics, KV cache) but never the parameters, so one set of variables serves every mode.
 """
 
+from typing import Any, NamedTuple
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from biomed_jax.model import ofa_positions as ofa
 from biomed_jax.model.config import ModelConfig
-from biomed_jax.model.layers import (Dense, FeedForward, MultiHeadAttention, Norm,
-                                     RelativePositionBias, constrain, normal_init, partitioned)
+from biomed_jax.model.layers import (NEG_INF, Dense, FeedForward, MultiHeadAttention, Norm,
+                                     RelativePositionBias, constrain, normal_init, partitioned,
+                                     residual)
 from biomed_jax.model.vision import VisionEncoder
 
 REMAT_POLICIES = {
@@ -25,21 +35,29 @@ REMAT_POLICIES = {
 }
 
 
+class Encoded(NamedTuple):
+  """The encoder's output: hidden [b, l, d], and (ofa) the LayerNormed position embeddings
+  [b, l, d] the decoder's cross-attention bias is built from (None for t5). A pytree, so
+  decoding repeats or tiles both along the batch."""
+  hidden: jax.Array
+  positions: Any = None
+
+
 class EncoderBlock(nn.Module):
   config: ModelConfig
   deterministic: bool = True
 
   @nn.compact
-  def __call__(self, x, bias, mask):
+  def __call__(self, x, drop_path_rate, bias, mask, text_rows, image_rows):
     cfg = self.config
-    dropout = lambda y: nn.Dropout(cfg.dropout_rate)(y, deterministic=self.deterministic)
-    y = Norm(cfg, name="attention_norm")(x)
-    y = MultiHeadAttention(cfg, deterministic=self.deterministic, name="attention")(
-        y, None, bias, mask)
-    x = x + dropout(y)
-    y = FeedForward(cfg, self.deterministic, name="mlp")(Norm(cfg, name="mlp_norm")(x))
-    x = constrain(x + dropout(y), ("batch", "length", "embed"))
-    return x, None
+    if cfg.position_bias == "ofa":
+      bias = ofa.layer_bias(self, cfg, bias, text_rows, image_rows)
+    attention = MultiHeadAttention(cfg, deterministic=self.deterministic, name="attention")
+    x = residual(x, lambda y: attention(y, None, bias, mask), cfg, "attention",
+                 self.deterministic, drop_path_rate)
+    x = residual(x, FeedForward(cfg, self.deterministic, name="mlp"), cfg, "mlp",
+                 self.deterministic, drop_path_rate)
+    return constrain(x, ("batch", "length", "embed")), None
 
 
 class DecoderBlock(nn.Module):
@@ -48,36 +66,49 @@ class DecoderBlock(nn.Module):
   decode: bool = False
 
   @nn.compact
-  def __call__(self, x, encoded, self_bias, self_mask, cross_mask):
+  def __call__(self, x, drop_path_rate, encoded, self_bias, self_mask, cross_bias, cross_mask,
+               text_rows):
     cfg = self.config
-    dropout = lambda y: nn.Dropout(cfg.dropout_rate)(y, deterministic=self.deterministic)
+    if cfg.position_bias == "ofa":
+      self_bias = ofa.layer_bias(self, cfg, self_bias, text_rows, None)
     attention = lambda cross, name: MultiHeadAttention(
         cfg, cross=cross, decode=self.decode, deterministic=self.deterministic, name=name)
-    y = Norm(cfg, name="self_attention_norm")(x)
-    x = x + dropout(attention(False, "self_attention")(y, None, self_bias, self_mask))
-    y = Norm(cfg, name="cross_attention_norm")(x)
-    x = x + dropout(attention(True, "cross_attention")(y, encoded, None, cross_mask))
-    y = FeedForward(cfg, self.deterministic, name="mlp")(Norm(cfg, name="mlp_norm")(x))
-    x = constrain(x + dropout(y), ("batch", "length", "embed"))
-    return x, None
+    self_attention = attention(False, "self_attention")
+    cross_attention = attention(True, "cross_attention")
+    x = residual(x, lambda y: self_attention(y, None, self_bias, self_mask), cfg,
+                 "self_attention", self.deterministic, drop_path_rate)
+    x = residual(x, lambda y: cross_attention(y, encoded, cross_bias, cross_mask), cfg,
+                 "cross_attention", self.deterministic, drop_path_rate)
+    x = residual(x, FeedForward(cfg, self.deterministic, name="mlp"), cfg, "mlp",
+                 self.deterministic, drop_path_rate)
+    return constrain(x, ("batch", "length", "embed")), None
 
 
 def _run_layers(block_cls, cfg: ModelConfig, num_layers: int, name: str, block_kwargs, x,
                 *args):
   """Applies num_layers blocks, as one scanned stack (params get a leading "layers" axis) or
-  as separately named layers; with remat by the configured policy."""
+  as separately named layers; with remat by the configured policy. Each layer gets its own
+  drop-path rate, rising linearly from 0 to config.drop_path_rate."""
+  rates = np.linspace(0.0, cfg.drop_path_rate, num_layers, dtype=np.float32)
   if cfg.remat_policy != "none":
     block_cls = nn.remat(block_cls, policy=REMAT_POLICIES[cfg.remat_policy],
                          prevent_cse=not cfg.scan_layers)
   if cfg.scan_layers:
     stack = nn.scan(
         block_cls, variable_axes={"params": 0, "cache": 0},
-        split_rngs={"params": True, "dropout": True}, in_axes=(nn.broadcast,) * len(args),
-        length=num_layers, metadata_params={nn.PARTITION_NAME: "layers"})
-    return stack(cfg, **block_kwargs, name=name)(x, *args)[0]
+        split_rngs={"params": True, "dropout": True},
+        in_axes=(0,) + (nn.broadcast,) * len(args), length=num_layers,
+        metadata_params={nn.PARTITION_NAME: "layers"})
+    return stack(cfg, **block_kwargs, name=name)(x, jnp.asarray(rates), *args)[0]
   for i in range(num_layers):
-    x = block_cls(cfg, **block_kwargs, name=f"{name}_{i}")(x, *args)[0]
+    x = block_cls(cfg, **block_kwargs, name=f"{name}_{i}")(x, float(rates[i]), *args)[0]
   return x
+
+
+def _type_embedding(module: nn.Module, cfg: ModelConfig):
+  return module.param("type_embedding", partitioned(normal_init(cfg.d_model ** -0.5),
+                                                    ("types", "embed")),
+                      (2, cfg.d_model), cfg.param_dtype)
 
 
 class Encoder(nn.Module):
@@ -85,26 +116,51 @@ class Encoder(nn.Module):
   train: bool = False
 
   @nn.compact
-  def __call__(self, text_embeddings, text_mask, image_tokens=None, image_mask=None):
-    """text_embeddings [b, lt, d], text_mask [b, lt]; image_tokens [b, li, d], image_mask [b].
-    Returns (encoded [b, li + lt, d], mask [b, li + lt])."""
+  def __call__(self, text_embeddings, text_mask, image_tokens=None, image_mask=None,
+               image_grid=None):
+    """text_embeddings [b, lt, d], text_mask [b, lt]; image_tokens [b, li, d] on an
+    image_grid (h, w), image_mask [b]. Returns (Encoded, mask [b, li + lt])."""
     cfg = self.config
     lt = text_embeddings.shape[1]
-    positions = jnp.arange(lt)
-    bias = RelativePositionBias(cfg, bidirectional=True, name="relative_position_bias")(
-        positions, positions)
-    x, mask = text_embeddings, text_mask
+    types = _type_embedding(self, cfg) if cfg.type_embedding else None
+
+    def embed(x, type_id, norm_name):
+      if types is not None:
+        x = x + jnp.asarray(types[type_id], x.dtype)
+      return Norm(cfg, name=norm_name)(x) if cfg.embedding_norm else x
+
+    x, mask = embed(text_embeddings, 0, "token_norm"), text_mask
     if image_tokens is not None:
       li = image_tokens.shape[1]
-      x = jnp.concatenate([image_tokens, x], axis=1)
+      x = jnp.concatenate([embed(image_tokens, 1, "patch_norm"), x], axis=1)
       mask = jnp.concatenate([jnp.broadcast_to(image_mask[:, None], (x.shape[0], li)), mask], 1)
-      bias = jnp.pad(bias, ((0, 0), (0, 0), (li, 0), (li, 0)))
+
+    positions = text_rows = image_rows = None
+    if cfg.position_bias == "ofa":
+      x = jnp.where(mask[..., None], x, 0)  # OFA zeroes padded and absent-image positions
+      tables = ofa.PositionEmbeddings(cfg, name="positions")
+      positions = tables.text(jnp.arange(lt))
+      if image_tokens is not None:
+        positions = jnp.concatenate([tables.image(*image_grid), positions], axis=0)
+        image_rows = ofa.image_bucket_rows(*image_grid, cfg.image_position_buckets)
+      bias = ofa.AbsolutePositionBias(cfg, name="position_bias")(positions, positions)
+      text_rows = ofa.token_buckets(jnp.arange(lt), jnp.arange(lt), cfg)
+      positions = jnp.broadcast_to(positions[None], (x.shape[0],) + positions.shape)
+    else:
+      bias = RelativePositionBias(cfg, bidirectional=True, name="relative_position_bias")(
+          jnp.arange(lt), jnp.arange(lt))
+      if image_tokens is not None:
+        bias = jnp.pad(bias, ((0, 0), (0, 0), (li, 0), (li, 0)))
+
     x = nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
     x = constrain(x, ("batch", "length", "embed"))
     x = _run_layers(EncoderBlock, cfg, cfg.num_encoder_layers, "layers",
-                    dict(deterministic=not self.train), x, bias, mask[:, None, None, :])
+                    dict(deterministic=not self.train), x, bias, mask[:, None, None, :],
+                    text_rows, image_rows)
     x = Norm(cfg, name="final_norm")(x)
-    return nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train), mask
+    if cfg.position_bias != "ofa":  # OFA: no dropout after the final norm
+      x = nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
+    return Encoded(x, positions), mask
 
 
 class Decoder(nn.Module):
@@ -114,36 +170,85 @@ class Decoder(nn.Module):
   max_decode_length: int = 0  # cache size in decode mode
 
   @nn.compact
-  def __call__(self, embeddings, encoded, encoder_mask):
-    """embeddings [b, l, d] (l = 1 per step when decoding) -> hidden states [b, l, d]."""
+  def __call__(self, embeddings, encoded: Encoded | None, encoder_mask, key_mask=None):
+    """embeddings [b, l, d] (l = 1 per step when decoding) -> hidden states [b, l, d].
+    key_mask [b, l]: decoder positions that may be attended to (None: all)."""
     cfg = self.config
     length = embeddings.shape[1]
-    relative_bias = RelativePositionBias(cfg, bidirectional=False, name="relative_position_bias")
-    if self.decode:
-      # Query positions continue from the previous step; the attention cache masks the keys.
-      initialized = self.has_variable("cache", "position")
-      position = self.variable("cache", "position", lambda: jnp.array(0, jnp.int32))
-      if initialized:
-        bias = relative_bias(position.value + jnp.arange(length),
-                             jnp.arange(self.max_decode_length))
-        position.value = position.value + length
-        self_mask = None
-      else:
-        if length != self.max_decode_length:
-          raise ValueError(f"the decoding cache is created with {length} positions but "
-                           f"max_decode_length={self.max_decode_length}")
-        bias = relative_bias(jnp.arange(length), jnp.arange(length))
-        self_mask = jnp.tril(jnp.ones((length, length), bool))[None, None]
+    start, self_mask = self._positions(length)
+    if self_mask is not None and key_mask is not None:
+      self_mask = self_mask & key_mask[:, None, None, :]
+    if cfg.position_bias == "ofa":
+      self_bias, cross_bias, text_rows = self._ofa_bias(start, length, encoded)
     else:
-      bias = relative_bias(jnp.arange(length), jnp.arange(length))
-      self_mask = jnp.tril(jnp.ones((length, length), bool))[None, None]
-    x = nn.Dropout(cfg.dropout_rate)(embeddings, deterministic=not self.train)
+      key_positions = jnp.arange(self.max_decode_length if self.decode else length)
+      self_bias = RelativePositionBias(cfg, bidirectional=False,
+                                       name="relative_position_bias")(
+                                           start + jnp.arange(length), key_positions)
+      cross_bias = text_rows = None
+
+    x = embeddings
+    if cfg.embedding_norm:
+      # The reference's norm for image-code tokens: unused for text, kept so the released
+      # weights round-trip (its output is dead code to the compiler).
+      Norm(cfg, name="code_token_norm")(x)
+      x = Norm(cfg, name="token_norm")(x)
+    x = nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
     x = constrain(x, ("batch", "length", "embed"))
     x = _run_layers(DecoderBlock, cfg, cfg.num_decoder_layers, "layers",
                     dict(deterministic=not self.train, decode=self.decode),
-                    x, encoded, bias, self_mask, encoder_mask[:, None, None, :])
+                    x, None if encoded is None else encoded.hidden, self_bias, self_mask,
+                    cross_bias, encoder_mask[:, None, None, :], text_rows)
     x = Norm(cfg, name="final_norm")(x)
-    return nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
+    if cfg.position_bias != "ofa":
+      x = nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
+    return x
+
+  def _positions(self, length):
+    """(first query position, causal self-attention mask or None). When decoding, query
+    positions continue from the previous step and the attention cache masks the keys."""
+    if not self.decode:
+      return 0, jnp.tril(jnp.ones((length, length), bool))[None, None]
+    initialized = self.has_variable("cache", "position")
+    position = self.variable("cache", "position", lambda: jnp.array(0, jnp.int32))
+    if not initialized:
+      if length != self.max_decode_length:
+        raise ValueError(f"the decoding cache is created with {length} positions but "
+                         f"max_decode_length={self.max_decode_length}")
+      return 0, jnp.tril(jnp.ones((length, length), bool))[None, None]
+    start = position.value
+    position.value = start + length
+    return start, None
+
+  def _ofa_bias(self, start, length, encoded):
+    """(self bias [1, h, l, keys], cross bias [1, h, l, encoder length], text rows [l, keys]).
+    When decoding, the absolute terms for every cache position are computed once with the
+    cache and sliced per step."""
+    cfg = self.config
+    full = self.max_decode_length if self.decode else length
+
+    def absolute_terms():
+      tables = ofa.PositionEmbeddings(cfg, name="positions")
+      queries = tables.text(jnp.arange(full))
+      tables.image(1, 1)  # image-code positions: unused for text, kept for the weights
+      self_term = ofa.AbsolutePositionBias(cfg, name="self_position_bias")(queries, queries)
+      cross_term = ofa.AbsolutePositionBias(cfg, name="cross_position_bias")(
+          queries, encoded.positions[0])
+      return self_term, cross_term
+
+    if self.decode:
+      if not self.has_variable("cache", "self_position_bias"):
+        self_term, cross_term = absolute_terms()
+        self.variable("cache", "self_position_bias", lambda: self_term)
+        self.variable("cache", "cross_position_bias", lambda: cross_term)
+      self_term = self.get_variable("cache", "self_position_bias")
+      cross_term = self.get_variable("cache", "cross_position_bias")
+      self_term = jax.lax.dynamic_slice_in_dim(self_term, start, length, axis=2)
+      cross_term = jax.lax.dynamic_slice_in_dim(cross_term, start, length, axis=2)
+    else:
+      self_term, cross_term = absolute_terms()
+    text_rows = ofa.token_buckets(start + jnp.arange(length), jnp.arange(full), cfg)
+    return self_term, cross_term, text_rows
 
 
 class EncoderDecoder(nn.Module):
@@ -170,32 +275,45 @@ class EncoderDecoder(nn.Module):
     return self.decode_logits(decoder_tokens, encoded, encoder_mask)
 
   def encode(self, encoder_tokens, images=None, image_mask=None):
-    """Returns (encoded [b, l, d], encoder_mask [b, l]); l = image tokens + text tokens."""
+    """Returns (Encoded, encoder_mask [b, l]); l = image tokens + text tokens."""
     text_mask = encoder_tokens != self.config.pad_id
-    image_tokens = None
+    image_tokens = grid = None
     if images is not None:
       if image_mask is None:
         image_mask = jnp.ones(images.shape[:1], bool)
       image_tokens = self.vision(images, image_mask)
+      b, gh, gw, d = image_tokens.shape
+      grid = (gh, gw)
       # Text-only examples in a mixed batch: their image tokens are masked out and zeroed.
-      image_tokens = jnp.where(image_mask[:, None, None], image_tokens, 0)
-    return self.encoder(self.embedding(encoder_tokens), text_mask, image_tokens, image_mask)
+      image_tokens = jnp.where(image_mask[:, None, None, None], image_tokens, 0).reshape(
+          b, gh * gw, d)
+    return self.encoder(self.embedding(encoder_tokens), text_mask, image_tokens, image_mask,
+                        grid)
 
   def decode_logits(self, decoder_tokens, encoded, encoder_mask):
     """decoder_tokens [b, l] -> float32 logits [b, l, vocab]. With decode=True, `encoded` is
     needed only while the cache is created (see init_cache); later steps may pass None."""
     cfg = self.config
-    x = self.decoder(self.embedding(decoder_tokens), encoded, encoder_mask)
+    # Padding is masked as a key where it differs from the start token (OFA; in T5 the start
+    # token is the pad id). Right padding never reaches a real position either way.
+    key_mask = None
+    if cfg.pad_id != cfg.bos_id and not self.decode:
+      key_mask = decoder_tokens != cfg.pad_id
+    x = self.decoder(self.embedding(decoder_tokens), encoded, encoder_mask, key_mask)
     if cfg.tie_embeddings:
       if cfg.scale_tied_logits:
         x = x * cfg.d_model ** -0.5
       logits = self.embedding.attend(x)
     else:
       logits = self.lm_head(x)
-    return constrain(logits.astype(jnp.float32), ("batch", "length", "vocab"))
+    logits = logits.astype(jnp.float32)
+    if cfg.logit_vocab_size is not None and cfg.logit_vocab_size < cfg.vocab_size:
+      logits = jnp.where(jnp.arange(cfg.vocab_size) < cfg.logit_vocab_size, logits, NEG_INF)
+    return constrain(logits, ("batch", "length", "vocab"))
 
 
-def init_cache(model: EncoderDecoder, params, encoded, encoder_mask, max_length: int):
+def init_cache(model: EncoderDecoder, params, encoded: Encoded, encoder_mask,
+               max_length: int):
   """(decoding model, fresh cache) for up to max_length steps, holding the encoder keys/values.
 
   Runs the decode-mode model once over max_length dummy tokens: that creates every cache
@@ -204,7 +322,7 @@ def init_cache(model: EncoderDecoder, params, encoded, encoder_mask, max_length:
   encoder_mask, method=EncoderDecoder.decode_logits, mutable=["cache"])`.
   """
   decoder = model.clone(train=False, decode=True, max_decode_length=max_length)
-  dummy = jnp.zeros((encoded.shape[0], max_length), jnp.int32)
+  dummy = jnp.full((encoded.hidden.shape[0], max_length), model.config.bos_id, jnp.int32)
   _, variables = decoder.apply({"params": params}, dummy, encoded, encoder_mask,
                                method=EncoderDecoder.decode_logits, mutable=["cache"])
   return decoder, variables["cache"]

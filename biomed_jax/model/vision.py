@@ -1,7 +1,8 @@
 """Vision encoder: the first three ResNet stages (stride 16), projected to d_model tokens.
 
 As in BiomedGPT/OFA, only stages 1-3 of a bottleneck ResNet are used; a 384 px image becomes a
-24 x 24 grid of tokens. Each token gets a learned 2-D position (row, column) embedding.
+24 x 24 grid of tokens. In the T5 flavour each token gets a learned 2-D position (row, column)
+embedding; in the OFA flavour positions enter only the attention bias.
 BatchNorm uses batch statistics in training (over the examples that have an image only) and the
 running averages in evaluation.
 """
@@ -60,7 +61,7 @@ class _Bottleneck(nn.Module):
 
 
 class VisionEncoder(nn.Module):
-  """images [b, S, S, 3] in [-1, 1] -> tokens [b, (S/16)^2, d_model]."""
+  """images [b, S, S, 3] normalised (see data/images.py) -> tokens [b, S/16, S/16, d_model]."""
   config: ModelConfig
   train: bool = False
 
@@ -79,13 +80,15 @@ class VisionEncoder(nn.Module):
       for block in range(blocks):
         x = _Bottleneck(cfg, width, stride if block == 0 else 1, self.train,
                         name=f"stage{stage + 1}_block{block}")(x, image_mask)
-    b, gh, gw, c = x.shape
+    _, gh, gw, c = x.shape
     tokens = Dense((cfg.d_model,), ("conv_out", "embed"), c ** -0.5, cfg, use_bias=True,
                    name="projection")(x)
-    positions = self.param(
-        "position_embedding",
-        partitioned(normal_init(cfg.d_model ** -0.5), ("image_grid", "image_grid_w", "embed")),
-        (cfg.image_position_buckets, cfg.image_position_buckets, cfg.d_model), cfg.param_dtype)
-    tokens = tokens + jnp.asarray(positions[:gh, :gw], cfg.dtype)[None]
-    tokens = tokens.reshape(b, gh * gw, cfg.d_model)
-    return constrain(tokens, ("batch", "length", "embed"))
+    if cfg.position_bias == "t5":  # OFA's image positions live in the attention bias instead
+      positions = self.param(
+          "position_embedding",
+          partitioned(normal_init(cfg.d_model ** -0.5),
+                      ("image_grid", "image_grid_w", "embed")),
+          (cfg.image_position_buckets, cfg.image_position_buckets, cfg.d_model),
+          cfg.param_dtype)
+      tokens = tokens + jnp.asarray(positions[:gh, :gw], cfg.dtype)[None]
+    return constrain(tokens, ("batch", "image_grid", "image_grid_w", "embed"))

@@ -34,7 +34,8 @@ def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
           batch["decoder_inputs"], batch.get("images"), batch.get("image_mask"),
           rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
       loss_sum, weight_sum, correct = cross_entropy(
-          logits, batch["decoder_targets"], batch["decoder_loss_weights"], label_smoothing)
+          logits, batch["decoder_targets"], batch["decoder_loss_weights"], label_smoothing,
+          model.config.logit_vocab_size)
       return loss_sum, (updates.get("batch_stats", {}), weight_sum, correct)
 
     (loss_sum, (new_stats, weight_sum, correct)), grads = jax.value_and_grad(

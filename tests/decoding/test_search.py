@@ -13,7 +13,7 @@ from biomed_jax.model import EncoderDecoder, model_config
 
 # Untied output head: with tied embeddings an untrained decoder mostly repeats its input token,
 # which would make every decoding method agree trivially.
-CFG = model_config("tiny", vocab_size=128, image_size=32, dropout_rate=0.0, tie_embeddings=False)
+CFG = model_config("t5_tiny", vocab_size=128, image_size=32, dropout_rate=0.0, tie_embeddings=False)
 MAX_LEN = 8
 BATCH = 8
 

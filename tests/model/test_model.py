@@ -8,7 +8,7 @@ import pytest
 
 from biomed_jax.model import EncoderDecoder, init_cache, model_config
 
-CFG = model_config("tiny", vocab_size=128, image_size=64, dropout_rate=0.0)
+CFG = model_config("t5_tiny", vocab_size=128, image_size=64, dropout_rate=0.0)
 
 
 def _inputs(rng, batch=3):
@@ -85,7 +85,7 @@ def test_batch_norm_uses_batch_stats_of_image_examples_only_in_training(variable
 
 
 def test_scan_and_unrolled_layers_compute_the_same_function(variables):
-  unrolled_cfg = model_config("tiny", vocab_size=128, image_size=64, dropout_rate=0.0,
+  unrolled_cfg = model_config("t5_tiny", vocab_size=128, image_size=64, dropout_rate=0.0,
                               scan_layers=False)
   p = variables["params"]
   unstack = lambda tree, n: {f"layers_{i}": jax.tree.map(lambda x: x[i], tree)
@@ -112,7 +112,7 @@ def test_remat_policies_do_not_change_gradients(variables, policy):
     return jnp.mean(jax.nn.log_softmax(logits)[..., 5])
 
   base = jax.jit(jax.grad(loss), static_argnums=1)(text_params, CFG)
-  remat_cfg = model_config("tiny", vocab_size=128, image_size=64, dropout_rate=0.0,
+  remat_cfg = model_config("t5_tiny", vocab_size=128, image_size=64, dropout_rate=0.0,
                            remat_policy=policy)
   got = jax.jit(jax.grad(loss), static_argnums=1)(text_params, remat_cfg)
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-6, rtol=1e-5), got, base)

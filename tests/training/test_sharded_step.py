@@ -10,7 +10,7 @@ from biomed_jax import sharding
 from biomed_jax.model import EncoderDecoder, model_config
 from biomed_jax.training import optimizer, state as state_lib, step as step_lib
 
-CFG = model_config("tiny", vocab_size=256, image_size=64, dropout_rate=0.1)
+CFG = model_config("t5_tiny", vocab_size=256, image_size=64, dropout_rate=0.1)
 OPT = ml_collections.ConfigDict(dict(
     learning_rate=1e-3, warmup_steps=0, decay="constant", end_learning_rate_factor=0.0,
     b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01, grad_clip_norm=1.0))
