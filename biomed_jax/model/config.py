@@ -92,7 +92,7 @@ class ModelConfig:
   # relative tables, in the encoder, decoder self- and cross-attention.
   position_bias: str = "t5"
   token_bucket_size: int = 256  # ofa: text relative buckets per direction
-  max_positions: int = 1024  # ofa: text position table rows (+2) and the bucket range
+  max_positions: int = 1024  # ofa: text positions per stack (tables hold 2 more rows)
   normformer: bool = False  # LayerNorm after each attention and on the FFN hidden
   head_scale: bool = False  # learned per-head scale of the attention output
   type_embedding: bool = False  # text = type 0, image = type 1 (encoder)

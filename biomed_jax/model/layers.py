@@ -69,12 +69,14 @@ class DropPath(nn.Module):
     return (y / keep.astype(y.dtype)) * mask.astype(y.dtype)
 
 
-def residual(x, sublayer, cfg: ModelConfig, name: str, deterministic: bool, drop_path_rate):
+def residual(x, sublayer, cfg: ModelConfig, name: str, deterministic: bool, drop_path_rate,
+             post_norm: bool = False):
   """Both flavours' residual block: x + drop_path(dropout(post_norm(sublayer(norm(x))))).
-  The post-norm is NormFormer's (config.normformer); parameters are `{name}_norm`,
-  `{name}_post_norm` and whatever `sublayer` creates (it is called inside the parent)."""
+  post_norm: NormFormer's norm after attention (the FFN's is on its hidden, inside it).
+  Parameters are `{name}_norm`, `{name}_post_norm` and whatever `sublayer` creates (it is
+  called inside the parent)."""
   y = sublayer(Norm(cfg, name=f"{name}_norm")(x))
-  if cfg.normformer:
+  if post_norm:
     y = Norm(cfg, name=f"{name}_post_norm")(y)
   y = nn.Dropout(cfg.dropout_rate)(y, deterministic=deterministic)
   if cfg.drop_path_rate > 0:

@@ -24,8 +24,13 @@ from biomed_jax.model.config import ModelConfig
 from biomed_jax.model.layers import Dense, Norm, normal_init, partitioned
 
 
+# The reference's text bucket function spans 1,024 positions whatever the position tables'
+# size (fairseq and the HF port both call it with the default).
+BUCKET_RANGE = 1024
+
+
 @functools.lru_cache(maxsize=8)
-def token_bucket_table(bucket_size: int, max_positions: int) -> np.ndarray:
+def token_bucket_table(bucket_size: int, max_positions: int = BUCKET_RANGE) -> np.ndarray:
   """Relative-table row of every text distance r = query - key in [-(M-1), M-1], stored at
   index r + M - 1: |r| <= m = bucket/2 keeps r, farther is logarithmic,
   sign(r) * (m + ceil(ln(|r|/m) / ln((M-1)/m) * (m-1))); then + bucket - 1. Computed in
@@ -42,8 +47,8 @@ def token_bucket_table(bucket_size: int, max_positions: int) -> np.ndarray:
 
 def token_buckets(query_positions, key_positions, cfg: ModelConfig):
   """int32 [lq, lk] rows of the text relative table; positions may be traced."""
-  table = jnp.asarray(token_bucket_table(cfg.token_bucket_size, cfg.max_positions))
-  offset = query_positions[:, None] - key_positions[None, :] + cfg.max_positions - 1
+  table = jnp.asarray(token_bucket_table(cfg.token_bucket_size))
+  offset = query_positions[:, None] - key_positions[None, :] + BUCKET_RANGE - 1
   return table[offset]
 
 

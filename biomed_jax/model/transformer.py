@@ -54,7 +54,7 @@ class EncoderBlock(nn.Module):
       bias = ofa.layer_bias(self, cfg, bias, text_rows, image_rows)
     attention = MultiHeadAttention(cfg, deterministic=self.deterministic, name="attention")
     x = residual(x, lambda y: attention(y, None, bias, mask), cfg, "attention",
-                 self.deterministic, drop_path_rate)
+                 self.deterministic, drop_path_rate, cfg.normformer)
     x = residual(x, FeedForward(cfg, self.deterministic, name="mlp"), cfg, "mlp",
                  self.deterministic, drop_path_rate)
     return constrain(x, ("batch", "length", "embed")), None
@@ -76,9 +76,9 @@ class DecoderBlock(nn.Module):
     self_attention = attention(False, "self_attention")
     cross_attention = attention(True, "cross_attention")
     x = residual(x, lambda y: self_attention(y, None, self_bias, self_mask), cfg,
-                 "self_attention", self.deterministic, drop_path_rate)
+                 "self_attention", self.deterministic, drop_path_rate, cfg.normformer)
     x = residual(x, lambda y: cross_attention(y, encoded, cross_bias, cross_mask), cfg,
-                 "cross_attention", self.deterministic, drop_path_rate)
+                 "cross_attention", self.deterministic, drop_path_rate, cfg.normformer)
     x = residual(x, FeedForward(cfg, self.deterministic, name="mlp"), cfg, "mlp",
                  self.deterministic, drop_path_rate)
     return constrain(x, ("batch", "length", "embed")), None
@@ -237,12 +237,12 @@ class Decoder(nn.Module):
       return self_term, cross_term
 
     if self.decode:
-      if not self.has_variable("cache", "self_position_bias"):
+      if not self.has_variable("cache", "self_bias_table"):
         self_term, cross_term = absolute_terms()
-        self.variable("cache", "self_position_bias", lambda: self_term)
-        self.variable("cache", "cross_position_bias", lambda: cross_term)
-      self_term = self.get_variable("cache", "self_position_bias")
-      cross_term = self.get_variable("cache", "cross_position_bias")
+        self.variable("cache", "self_bias_table", lambda: self_term)
+        self.variable("cache", "cross_bias_table", lambda: cross_term)
+      self_term = self.get_variable("cache", "self_bias_table")
+      cross_term = self.get_variable("cache", "cross_bias_table")
       self_term = jax.lax.dynamic_slice_in_dim(self_term, start, length, axis=2)
       cross_term = jax.lax.dynamic_slice_in_dim(cross_term, start, length, axis=2)
     else:
