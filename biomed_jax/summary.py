@@ -35,10 +35,14 @@ def summarize(config: ml_collections.ConfigDict, print_fn=print) -> int:
   for path, leaf in leaves:
     per_module[_module_name(path)] += math.prod(leaf.shape)
   total = sum(per_module.values())
+  # Rows that pad the vocabulary table for sharding are not parameters of the model proper.
+  padding = (model_cfg.vocab_size - (model_cfg.logit_vocab_size or model_cfg.vocab_size)) * (
+      model_cfg.d_model)
 
   print_fn(f"model: variant={config.model.variant} d_model={model_cfg.d_model} "
            f"layers={model_cfg.num_encoder_layers}/{model_cfg.num_decoder_layers} "
            f"heads={model_cfg.num_heads} d_ff={model_cfg.d_ff} ffn={model_cfg.ffn_type} "
+           f"position_bias={model_cfg.position_bias} "
            f"vocab={model_cfg.vocab_size} vision={model_cfg.vision_layers} "
            f"image={model_cfg.image_size}px scan={model_cfg.scan_layers} "
            f"remat={model_cfg.remat_policy} dtype={model_cfg.dtype}")
@@ -61,5 +65,8 @@ def summarize(config: ml_collections.ConfigDict, print_fn=print) -> int:
       jax.tree.leaves(nn.meta.unbox(abstract)), jax.tree.leaves(shardings)))
   print_fn(f"train state per device (params + optimizer, {model_cfg.param_dtype}): "
            f"{state_bytes / 2**30:.2f} GiB")
-  print_fn(f"total_params: {total}")
-  return total
+  if padding:
+    print_fn(f"embedding padding: {padding:,} parameters ({model_cfg.vocab_size} rows for "
+             f"{model_cfg.logit_vocab_size} ids, never scored), not counted below")
+  print_fn(f"total_params: {total - padding}")
+  return total - padding
