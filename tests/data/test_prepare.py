@@ -2,6 +2,7 @@
 
 import collections
 import dataclasses
+import hashlib
 import os
 import pickle
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from biomed_jax.data import prepare
+from biomed_jax.data import prepare_report
 from biomed_jax.data import prepared
 from biomed_jax.data import readers
 from biomed_jax.data import tfds_builders
@@ -101,7 +103,7 @@ def test_undecodable_image_fails_or_is_skipped_when_preparing(tmp_path):
   with open(os.path.join(root, "images", "train", "train_0001.jpg"), "wb") as f:
     f.write(b"\xff\xd8\xff\xe0 this is not a jpeg")
   with pytest.raises(readers.BadRecord, match="does not decode") as raised:
-    prepare.prepare("path_vqa", root, str(tmp_path / "out1"))
+    prepare.prepare("path_vqa", root, str(tmp_path / "out1"), on_error="raise")
   assert raised.value.kind == "bad_image" and raised.value.record_id == "1"
   counter = collections.Counter()
   sizes = prepare.prepare("path_vqa", root, str(tmp_path / "out2"), on_error="skip",
@@ -149,3 +151,47 @@ def test_command_line_reports_missing_data_without_a_traceback(tmp_path):
   assert result.returncode == 1
   assert "prepare failed: [pmc_vqa] missing" in result.stderr
   assert "xmcmic/PMC-VQA" in result.stderr and "Traceback" not in result.stderr
+
+
+def _slake_with_an_empty_answer(root):
+  """SLAKE as published, plus the kind of record its real train.json has: an empty answer."""
+  splits = {name: list(items) for name, items in nf.SLAKE_SPLITS.items()}
+  empty = dict(splits["train.json"][0], qid=9837, answer="")
+  splits["train.json"].insert(1, empty)
+  return nf.write_slake(root, splits)
+
+
+def test_slake_empty_answer_is_skipped_and_reported_by_id_by_default(tmp_path):
+  root = _slake_with_an_empty_answer(str(tmp_path / "slake"))
+  result = subprocess.run(
+      [sys.executable, "-m", "biomed_jax.data.prepare", "--dataset=slake",
+       f"--manual_dir={tmp_path}", f"--data_dir={tmp_path / 'out'}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  # train.json: 3 English questions (one with the empty answer) and 1 Chinese one.
+  assert "slake: train 2, validation 1, test 1 records" in result.stdout
+  assert "skipped 1 records (empty_field 1)" in result.stdout
+  assert "record '9837'" in result.stdout
+  report = prepare_report.load(tfds_builders.prepared_dir(str(tmp_path / "out"), "slake"))
+  assert report["skipped"] == [{"split": "train", "kind": "empty_field",
+                                "file": os.path.join(root, "train.json"), "id": "9837",
+                                "problem": "empty or missing 'answer'"}]
+  assert report["splits"]["train"]["skipped"] == {"empty_field": 1}
+  assert report["splits"]["test"] == dict(report["splits"]["test"], records=1, skipped={})
+  with open(os.path.join(root, "train.json"), "rb") as f:
+    data = f.read()
+  assert report["splits"]["train"]["sources"]["train.json"] == {
+      "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+  assert report["splits"]["train"]["images"]["count"] == 2  # the two English xmlab0 questions
+
+
+def test_slake_empty_answer_stops_a_strict_run(tmp_path):
+  _slake_with_an_empty_answer(str(tmp_path / "slake"))
+  result = subprocess.run(
+      [sys.executable, "-m", "biomed_jax.data.prepare", "--dataset=slake", "--on_error=raise",
+       f"--manual_dir={tmp_path}", f"--data_dir={tmp_path / 'out'}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 1
+  assert "prepare failed: [slake]" in result.stderr and "record '9837'" in result.stderr
+  assert "empty or missing 'answer'" in result.stderr and "Traceback" not in result.stderr
+  assert not os.path.exists(tfds_builders.prepared_dir(str(tmp_path / "out"), "slake"))

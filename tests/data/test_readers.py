@@ -169,6 +169,14 @@ def test_iu_xray_r2gen_annotation_with_two_views(tmp_path):
   assert validation.id == "CXR1000_IM-0003"
 
 
+def test_iu_xray_split_key_with_stray_spaces(tmp_path):
+  # One shared copy of annotation.json spells its test key " test ".
+  annotation = dict(nf.IU_XRAY_ANNOTATION)
+  annotation[" test "] = annotation.pop("test")
+  root = nf.write_r2gen(str(tmp_path), annotation)
+  assert [r.id for r in read_all("iu_xray", root, "test")] == ["CXR3_IM-1384"]
+
+
 def test_mimic_cxr_r2gen_annotation(tmp_path):
   root = nf.write_r2gen(str(tmp_path), nf.MIMIC_ANNOTATION)
   [train] = read_all("mimic_cxr", root, "train")

@@ -73,8 +73,7 @@ SAMPLE_TASKS = {
 
 def scan_sample(dataset: str, root: str, split: str, *, task: str) -> common.ScanResult:
   from biomed_jax.data.readers import sample  # pylint: disable=g-import-not-at-top
-  del dataset
-  return sample.read(root, split, task=task)
+  return sample.scan(dataset, root, split, task=task)
 
 
 def sample_default_root() -> str:
@@ -140,9 +139,12 @@ def get(dataset: str) -> ReaderSpec:
 
 
 def read(dataset: str, root: str, split: str, *, on_error: str = "raise",
-         counter: MutableMapping[str, int] | None = None) -> Iterator[Record]:
-  """Records of `dataset`'s `split` under `root`, checked (see the module docstring)."""
-  return get(dataset).read(root, split, on_error=on_error, counter=counter)
+         counter: MutableMapping[str, int] | None = None,
+         skipped: list[BadRecord] | None = None) -> Iterator[Record]:
+  """Records of `dataset`'s `split` under `root`, checked (see the module docstring).
+
+  With on_error="skip", `skipped` (a list) receives each dropped BadRecord."""
+  return get(dataset).read(root, split, on_error=on_error, counter=counter, skipped=skipped)
 
 
 __all__ = ["BadRecord", "FAMILIES", "MissingData", "PROBLEM_KINDS", "READERS", "ReaderSpec",

@@ -14,7 +14,8 @@ _LOGGED_SKIPS = 3  # per read() call; the counter has the totals
 
 
 class CheckedReader:
-  """`read(root, split, *, on_error="raise", counter=None)` for one dataset (picklable)."""
+  """`read(root, split, *, on_error="raise", counter=None, skipped=None)` for one dataset
+  (picklable). `skipped`, a list, receives every BadRecord dropped under on_error="skip"."""
 
   def __init__(self, name: str, scan: Callable[[str, str, str], common.ScanResult],
                splits: tuple[str, ...], required: tuple[str, ...], layout_help: str):
@@ -22,16 +23,17 @@ class CheckedReader:
     self.required, self.layout_help = required, layout_help
 
   def __call__(self, root: str, split: str, *, on_error: str = "raise",
-               counter: MutableMapping[str, int] | None = None) -> Iterator[Record]:
+               counter: MutableMapping[str, int] | None = None,
+               skipped: list[common.BadRecord] | None = None) -> Iterator[Record]:
     if split not in self.splits:
       raise ValueError(f"{self.name} has splits {self.splits}, not {split!r}")
     if on_error not in ON_ERROR:
       raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     if not os.path.isdir(root):
       raise common.MissingData(self.name, root, self.layout_help)
-    return self._records(root, split, on_error, counter)
+    return self._records(root, split, on_error, counter, skipped)
 
-  def _records(self, root, split, on_error, counter) -> Iterator[Record]:
+  def _records(self, root, split, on_error, counter, skipped_list) -> Iterator[Record]:
     seen: set[str] = set()
     skipped = 0
     try:
@@ -45,6 +47,8 @@ class CheckedReader:
           raise problem
         if counter is not None:
           counter[problem.kind] = counter.get(problem.kind, 0) + 1
+        if skipped_list is not None:
+          skipped_list.append(problem)
         if skipped < _LOGGED_SKIPS:
           logging.warning("skipping (%s): %s", problem.kind, problem)
         skipped += 1
