@@ -51,6 +51,21 @@ def test_every_reader_dataset_has_a_task_and_every_task_a_reader():
   assert set(tasks.SAMPLE_TASKS) <= set(tasks.TASKS)
 
 
+def test_one_registration_per_dataset_gives_reader_and_task_the_same_family():
+  from biomed_jax.data import families  # pylint: disable=g-import-not-at-top
+  from biomed_jax.data.readers import sample  # pylint: disable=g-import-not-at-top
+  assert tasks.FAMILIES is readers.FAMILIES is families.FAMILIES
+  assert tasks.SAMPLE_TASKS is readers.SAMPLE_TASKS is sample.SAMPLE_TASKS
+  for name, spec in readers.READERS.items():
+    assert tasks.TASKS[name].family == spec.family, name
+  assert {readers.READERS[n].folder for n in tasks.SAMPLE_TASKS} == {"sample"}
+  # The sources the two registries used to disagree on.
+  assert tasks.TASKS["llava_med"].family == "instruction"
+  assert tasks.TASKS["llava_med"].image_use == "optional"
+  assert tasks.TASKS["healthcaremagic"].family == readers.READERS["icliniq"].family == \
+      "summarization"
+
+
 @pytest.mark.parametrize("name", sorted(tasks.TASKS))
 def test_task_definitions_are_complete(name):
   task = tasks.TASKS[name]

@@ -23,14 +23,20 @@ import os
 from biomed_jax.data.readers import common
 from biomed_jax.data.records import DataError, Record
 
-SAMPLE_TASKS = ("sample_image_classification", "sample_vqa", "sample_captioning",
-                "sample_text_understanding", "sample_summarization", "sample_qa")
 SPLITS = ("train", "validation")
 DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "assets", "sample")
 REBUILD = ("The sample mixture ships in the package (biomed_jax/assets/sample); rebuild it with "
            "`python scripts/build_sample_mixture.py --download` (needs `apt-get install "
            "mricron-data`), laid out as <root>/<task>/{train,validation}.jsonl + images/.")
+
+
+def __getattr__(name: str):
+  # SAMPLE_TASKS is registered in readers/catalog.py (which imports this module).
+  if name == "SAMPLE_TASKS":
+    from biomed_jax.data.readers import catalog  # pylint: disable=g-import-not-at-top
+    return catalog.SAMPLE_TASKS
+  raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read(root: str, split: str, *, task: str) -> Iterator[Record]:
@@ -50,8 +56,9 @@ def _strict(items: common.ScanResult) -> Iterator[Record]:
 
 def scan(dataset: str, root: str, split: str, *, task: str) -> common.ScanResult:
   """Records of one sample task's split, or a BadRecord per unusable line."""
-  if task not in SAMPLE_TASKS:
-    raise ValueError(f"unknown sample task {task!r}; known: {SAMPLE_TASKS}")
+  known = __getattr__("SAMPLE_TASKS")
+  if task not in known:
+    raise ValueError(f"unknown sample task {task!r}; known: {known}")
   if split not in SPLITS:
     raise ValueError(f"{task} has splits {SPLITS}, not {split!r}")
   for path in (root, os.path.join(root, task), os.path.join(root, task, f"{split}.jsonl")):

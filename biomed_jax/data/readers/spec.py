@@ -74,14 +74,32 @@ class CheckedReader:
 
 
 @dataclasses.dataclass(frozen=True)
-class ReaderSpec:
-  """One dataset of the registry.
+class TaskSettings:
+  """How a dataset becomes a task (biomed_jax/data/tasks.py builds the Task from this).
 
-  name: registry name (e.g. "vqa_rad"); family: one of FAMILIES in readers/__init__.py;
-  read(root, split, *, on_error="raise", counter=None) -> Iterator[Record];
+  kind: key of tasks.TEMPLATES; target: the field to generate; lengths: (source, target)
+  token limits incl. EOS; metrics: names in biomed_jax/metrics; formatter: key of
+  tasks.FORMATTERS; candidates: a static tuple, a families.CANDIDATES_* name, or None (open
+  generation); image: "" (from the family), "required", "optional" or "none".
+  """
+  kind: str
+  target: str
+  lengths: tuple[int, int]
+  metrics: tuple[str, ...]
+  formatter: str = "short"
+  candidates: tuple[str, ...] | str | None = None
+  image: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderSpec:
+  """One dataset of the registry: its reader, layout and task in one place.
+
+  name: registry name (e.g. "vqa_rad"); family: one of families.FAMILIES;
+  read(root, split, *, on_error="raise", counter=None, skipped=None) -> Iterator[Record];
   splits: the splits it has; layout_help: where to get the data and the exact layout expected;
   folder: its folder name under a common data root (`prepare --dataset=all`); required: text
-  fields every record must have non-empty.
+  fields every record must have non-empty; task: how it is trained and evaluated.
   """
   name: str
   family: str
@@ -90,10 +108,12 @@ class ReaderSpec:
   layout_help: str
   folder: str
   required: tuple[str, ...] = ()
+  task: TaskSettings | None = None
 
 
 def make_spec(name: str, family: str, scan, splits: tuple[str, ...], layout_help: str,
-              folder: str, required: tuple[str, ...]) -> ReaderSpec:
+              folder: str, required: tuple[str, ...],
+              task: TaskSettings | None = None) -> ReaderSpec:
   reader = CheckedReader(name, scan, splits, required, layout_help)
   return ReaderSpec(name=name, family=family, read=reader, splits=splits,
-                    layout_help=layout_help, folder=folder, required=required)
+                    layout_help=layout_help, folder=folder, required=required, task=task)
