@@ -13,7 +13,6 @@ i-th record. Building needs no TensorFlow: images are bytes, never decoded array
 
 from collections.abc import MutableMapping
 import functools
-import io
 import itertools
 import json
 import logging
@@ -22,9 +21,9 @@ import types
 
 from etils import epath
 import numpy as np
-from PIL import Image
 import tensorflow_datasets as tfds
 
+from biomed_jax.data import images
 from biomed_jax.data import readers
 from biomed_jax.data.readers import common
 from biomed_jax.data.records import DataError, Record
@@ -44,8 +43,8 @@ def record_features() -> tfds.features.FeaturesDict:
 def image_bytes(record: Record, image: str | bytes) -> bytes:
   """The encoded bytes of one image of `record`; BadRecord(bad_image) if they do not decode.
 
-  The pixels are decoded in full (`load`): `verify` only checks the header and chunk CRCs, so
-  a JPEG truncated inside its image data would pass it and fail in training instead."""
+  The pixels are decoded in full, as training will: PIL's `verify` only checks headers and
+  chunk CRCs, so a JPEG truncated inside its image data would pass it and fail later."""
   data = image
   if isinstance(image, str):
     try:
@@ -55,9 +54,8 @@ def image_bytes(record: Record, image: str | bytes) -> bytes:
       raise common.BadRecord(record.dataset, record.source, record.id,
                              f"cannot read image {image}: {e}", common.MISSING_IMAGE) from None
   try:
-    with Image.open(io.BytesIO(data)) as decoded:
-      decoded.load()
-  except Exception as e:  # PIL raises many types for a corrupt file
+    images.decode_image(data)  # the decoder training uses (JPEG, PNG, DICOM), in full
+  except Exception as e:  # Pillow and pydicom raise many types for a corrupt file
     name = image if isinstance(image, str) else "embedded image"
     raise common.BadRecord(record.dataset, record.source, record.id,
                            f"image does not decode ({name}): {e}", common.BAD_IMAGE) from None
