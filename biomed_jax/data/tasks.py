@@ -89,6 +89,17 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Question: {question}[ Choose from: {options}][ Read the context: {context}] Answer:",
         "Give the best answer. Question: {question}[ Options: {options}][ Context: {context}]",
     ),
+    "trial_matching": (  # patient first: truncating a long trial text keeps the patient
+        'is the patient "{patient}" eligible for the clinical trial "{trial}"?',
+        "Patient: {patient} Trial: {trial} Is the patient eligible, excluded, or is the "
+        "trial not relevant?",
+        "Match the patient to the trial. Patient: {patient} Trial: {trial} Answer:",
+    ),
+    "impression": (
+        "summarize the findings: {document}",
+        "Write the impression for these radiology findings. {document}",
+        "Findings: {document} Impression:",
+    ),
     "instruction": (
         "{instruction}[ {input}]",
         "Instruction: {instruction}[ Input: {input}] Response:",

@@ -29,7 +29,9 @@ def test_registry_covers_every_dataset_with_family_splits_and_help():
       "bioinstruct", "llava_med", "pathmnist", "chestmnist", "dermamnist", "octmnist",
       "pneumoniamnist", "retinamnist", "breastmnist", "bloodmnist", "tissuemnist",
       "organamnist", "organcmnist", "organsmnist", "sample_image_classification", "sample_vqa",
-      "sample_captioning", "sample_text_understanding", "sample_summarization", "sample_qa"}
+      "sample_captioning", "sample_text_understanding", "sample_summarization", "sample_qa",
+      "shenzhen_cxr", "montgomery_cxr", "rsna_pneumonia", "cbis_ddsm", "mimic_iii",
+      "mimic_cxr_sum", "trec_ct_2022", "bioasq"}
   assert set(readers.READERS) == expected
   for name, spec in readers.READERS.items():
     assert spec.name == name

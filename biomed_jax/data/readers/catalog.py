@@ -9,6 +9,8 @@ import functools
 
 from biomed_jax.data import families as fam
 from biomed_jax.data.readers import captioning
+from biomed_jax.data.readers import clinical
+from biomed_jax.data.readers import imaging
 from biomed_jax.data.readers import instruct
 from biomed_jax.data.readers import layouts
 from biomed_jax.data.readers import medmnist
@@ -114,6 +116,39 @@ for _flag in medmnist.LABELS:
             TaskSettings("image_classification", "labels" if _multi else "label", (128, 64),
                          ("accuracy", "f1_macro") if _multi else ("accuracy",),
                          candidates=fam.CANDIDATES_FROM_TRAIN))
+
+# Image classification from image folders and label tables (readers/imaging.py).
+_TB = TaskSettings("image_classification", "label", (128, 16), ("accuracy",),
+                   candidates=imaging.TB_LABELS)
+_register("shenzhen_cxr", fam.IMAGE_CLASSIFICATION,
+          functools.partial(imaging.scan_tb_cxr, prefix="CHNCXR", top="ChinaSet_AllFiles"),
+          ALL_SPLITS, layouts.SHENZHEN, "shenzhen", ("label",), _TB)
+_register("montgomery_cxr", fam.IMAGE_CLASSIFICATION,
+          functools.partial(imaging.scan_tb_cxr, prefix="MCUCXR", top="MontgomerySet"),
+          ALL_SPLITS, layouts.MONTGOMERY, "montgomery", ("label",), _TB)
+_register("rsna_pneumonia", fam.IMAGE_CLASSIFICATION, imaging.scan_rsna_pneumonia, ALL_SPLITS,
+          layouts.RSNA_PNEUMONIA, "rsna_pneumonia", ("label",),
+          TaskSettings("image_classification", "label", (128, 16), ("accuracy",),
+                       candidates=imaging.RSNA_LABELS))
+_register("cbis_ddsm", fam.IMAGE_CLASSIFICATION, imaging.scan_cbis_ddsm, TRAIN_TEST,
+          layouts.CBIS_DDSM, "cbis_ddsm", ("label",),
+          TaskSettings("image_classification", "label", (128, 16), ("accuracy",),
+                       candidates=("benign", "malignant")))
+
+# Clinical text (readers/clinical.py): findings -> impression, trial matching.
+_IMPRESSION = TaskSettings("impression", "summary", (512, 128), ("rouge",), "text")
+_register("mimic_iii", fam.SUMMARIZATION, clinical.scan_mimic_iii, ALL_SPLITS,
+          layouts.MIMIC_III, "mimic_iii", ("document", "summary"), _IMPRESSION)
+_register("mimic_cxr_sum", fam.SUMMARIZATION, clinical.scan_mimic_cxr_reports, ALL_SPLITS,
+          layouts.MIMIC_CXR_REPORTS, "mimic_cxr_reports", ("document", "summary"), _IMPRESSION)
+_register("trec_ct_2022", fam.TEXT_UNDERSTANDING, clinical.scan_trec_ct, ALL_SPLITS,
+          layouts.TREC_CT, "trec_ct_2022", ("patient", "trial", "label"),
+          TaskSettings("trial_matching", "label", (1024, 8), ("accuracy", "f1_macro"),
+                       candidates=tuple(clinical.TREC_LABELS.values())))
+_register("bioasq", fam.QUESTION_ANSWERING, qa.scan_bioasq, ALL_SPLITS, layouts.BIOASQ,
+          "bioasq", ("question", "answer"),
+          TaskSettings("qa", "answer", (512, 16), ("accuracy", "f1_macro"),
+                       candidates=qa.BIOASQ_DECISIONS))
 
 # The sample mixture shipped with the package (biomed_jax/assets/sample).
 _SAMPLES = {
