@@ -110,10 +110,10 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Answer the patient as a doctor would. Patient: {input}",
         "Patient: {input} Doctor:",
     ),
-    "conversation": (
-        "{question}",
-        "Answer the question about the medical image: {question}",
-        "Question: {question} Answer:",
+    "conversation": (  # the question first: truncating a long history keeps it
+        "{question}[ Conversation so far: {history}]",
+        "Answer the question about the medical image: {question}[ Earlier: {history}]",
+        "Question: {question}[ Previous turns: {history}] Answer:",
     ),
 }
 

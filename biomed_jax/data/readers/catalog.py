@@ -103,7 +103,7 @@ _register("bioinstruct", fam.INSTRUCTION, instruct.scan_bioinstruct, ("train",),
           TaskSettings("instruction", "output", (512, 256), ("rouge",), "text"))
 _register("llava_med", fam.INSTRUCTION, instruct.scan_llava_med, ("train",), layouts.LLAVA_MED,
           "llava_med", ("question", "answer"),
-          TaskSettings("conversation", "answer", (128, 256), ("rouge",), "text",
+          TaskSettings("conversation", "answer", (256, 256), ("rouge",), "text",
                        image="optional"))
 
 # Image classification: MedMNIST v2 2-D subsets, one shared folder (ChestMNIST is

@@ -1,8 +1,8 @@
 """Instruction and dialogue data: ChatDoctor's HealthCareMagic-100k and iCliniq, BioInstruct,
 LLaVA-Med instruct.
 
-Fields: instruction, input, output; LLaVA-Med: question, answer (first exchange) and
-conversations (every turn's text, human first, alternating). None of these publish a split:
+Fields: instruction, input, output; LLaVA-Med: question, answer and history (one record per
+exchange of a conversation, the earlier exchanges as history). None of these publish a split:
 HealthCareMagic and iCliniq are split by `common.hash_split` of the record id (90/5/5);
 BioInstruct and LLaVA-Med are training data only.
 """
@@ -70,8 +70,11 @@ def scan_bioinstruct(dataset: str, root: str, split: str) -> common.ScanResult:
 # ---------------------------------------------------------------------------------------------
 # LLaVA-Med: llava_med_instruct_10k.json (also _60k, _60k_inline_mention), a list of
 # {id, image, conversations: [{from: human|gpt, value}]}; images/<image> as written by
-# llava/data/download_images.py. The "<image>" placeholder is dropped from the text: the image
-# travels in Record.images.
+# llava/data/download_images.py. Every human/gpt exchange is one record, id "<id>#<turn>"
+# (turn from 1), carrying the exchanges before it as its history, so a conversation of k
+# exchanges trains k answers. The "<image>" placeholder is dropped from the text: the image
+# travels in Record.images (every turn of the conversation is about it); an item without an
+# image is text-only.
 LLAVA_MED_FILES = ("llava_med_instruct_10k.json", "llava_med_instruct_60k.json",
                    "llava_med_instruct_60k_inline_mention.json")
 _IMAGE_TOKEN = "<image>"
@@ -81,10 +84,15 @@ def _without_image_token(value: str) -> str:
   return value.replace(_IMAGE_TOKEN, "").strip()
 
 
+def conversation_history(texts: list[str]) -> str:
+  """Earlier exchanges [q1, a1, q2, a2, ...] as one text: "Q: q1 A: a1 Q: q2 A: a2"."""
+  return " ".join(f"{'Q' if i % 2 == 0 else 'A'}: {t}" for i, t in enumerate(texts))
+
+
 def scan_llava_med(dataset: str, root: str, split: str) -> common.ScanResult:
   del split  # training data only
   path = common.first_existing(dataset, root, LLAVA_MED_FILES)
-  image_dir = common.require(dataset, os.path.join(root, "images"))
+  image_dir = os.path.join(root, "images")  # needed only by items that name an image
   items = common.expect_list(dataset, path, common.load_json(dataset, path))
   for index, item in enumerate(items):
     record_id = common.text(item.get("id")).strip() if isinstance(item, dict) else ""
@@ -93,7 +101,8 @@ def scan_llava_med(dataset: str, root: str, split: str) -> common.ScanResult:
                              common.MALFORMED)
       continue
     turns = item.get("conversations")
-    roles = [t.get("from") if isinstance(t, dict) else None for t in turns or []]
+    turns = turns if isinstance(turns, list) else []
+    roles = [t.get("from") if isinstance(t, dict) else None for t in turns]
     expected = ["human" if i % 2 == 0 else "gpt" for i in range(len(roles))]
     if not roles or len(roles) % 2 or roles != expected:
       yield common.BadRecord(dataset, path, record_id,
@@ -102,6 +111,10 @@ def scan_llava_med(dataset: str, root: str, split: str) -> common.ScanResult:
       continue
     texts = [_without_image_token(common.text(t.get("value"))) for t in turns]
     image = common.text(item.get("image")).strip()
-    yield Record(dataset=dataset, split="train", id=record_id, source=path,
-                 images=(os.path.join(image_dir, image),) if image else (),
-                 fields={"question": texts[0], "answer": texts[1], "conversations": texts})
+    images = (os.path.join(image_dir, image),) if image else ()
+    for turn in range(len(texts) // 2):
+      yield Record(dataset=dataset, split="train", id=f"{record_id}#{turn + 1}", source=path,
+                   images=images, fields={
+                       "question": texts[2 * turn], "answer": texts[2 * turn + 1],
+                       "history": conversation_history(texts[:2 * turn]),
+                       "turn": str(turn + 1)})
