@@ -105,6 +105,11 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Instruction: {instruction}[ Input: {input}] Response:",
         "Follow the instruction. {instruction}[ {input}]",
     ),
+    "task_instruction": (  # Natural-Instructions / BoX: definition, examples, instance
+        "{instruction}[ {examples}] Input: {input} Output:",
+        "Definition: {instruction} Now complete the following example. Input: {input} Output:",
+        "{instruction} {input}",
+    ),
     "dialogue": (
         "[{instruction} ]{input}",
         "Answer the patient as a doctor would. Patient: {input}",

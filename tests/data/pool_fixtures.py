@@ -328,6 +328,50 @@ def write_bioasq(root: str) -> str:
   return root
 
 
+# ---------------------------------------------------------------------------------------------
+# BoX / Natural-Instructions: one task file in Natural-Instructions v2 keys (Definition as a
+# list, output lists), one in BoX's spelling ("Definition:" as text, "Examples"), held out in
+# splits/default/test_tasks.txt. The first task's instances: 2 train, 1 validation (95/5);
+# the held-out task's 2 instances -> test; one instance is not an object (malformed).
+NI_TASK = {
+    "Contributors": ["Mihir Parmar"], "Source": ["jnlpba"], "Categories": ["Named Entity "
+                                                                         "Recognition"],
+    "Definition": ["In this task, you are given a sentence. Your task is to recognize the name "
+                   "of gene or protein."],
+    "Positive Examples": [{"input": "Sox - 4 is important for very early B - cell "
+                                    "differentiation.", "output": "Sox - 4",
+                           "explanation": "Sox - 4 is a protein."}],
+    "Negative Examples": [{"input": "Cells were treated.", "output": "Cells",
+                           "explanation": "Not a gene."}],
+    "Instances": [
+        {"id": "task1480-db5b5fab8f4d3e27dda1494c73cf256d",
+         "input": "Expression of IL - 2 was reduced.", "output": ["IL - 2"]},
+        {"id": "task1480-73ab48767734d7c1c7fde805ec99108d",
+         "input": "NF - kappa B binds the promoter.", "output": ["NF - kappa B", "NF-kB"]},
+        {"id": "task1480-79cb9e86830c71c2cdcc69292f45e678",
+         "input": "c - jun was induced.", "output": ["c - jun"]},
+        "a stray string"],
+    "Instance License": ["Unknown"],
+}
+BOX_TASK = {
+    "Definition:": "In this task, you are given a question and a context. Answer yes or no.",
+    "Examples": [{"input": "Is aspirin an NSAID? Context: Aspirin is an NSAID.", "output": "yes",
+                  "explanation": "The context says so."}],
+    "Prompt": "Answer the question with yes or no.",
+    "Instances": [{"id": "box-pubmedqa-1", "input": "Is water wet?", "output": "yes"},
+                  {"id": "box-pubmedqa-2", "input": "Is fire cold?", "output": ["no"]}],
+}
+
+
+def write_box(root: str) -> str:
+  write_json(os.path.join(root, "tasks", "task1480_gene_extraction_jnlpba_dataset.json"),
+             NI_TASK)
+  write_json(os.path.join(root, "tasks", "box_pubmedqa_yes_no.json"), BOX_TASK)
+  _write_text(os.path.join(root, "splits", "default", "test_tasks.txt"),
+              "box_pubmedqa_yes_no\n")
+  return root
+
+
 # dataset -> (writer, {split: prepared records}, {kind: skipped records}); folder = spec.folder.
 EXPECTED = {
     "shenzhen_cxr": (write_shenzhen, {"train": 2, "validation": 2, "test": 1}, {}),
@@ -342,4 +386,5 @@ EXPECTED = {
     "trec_ct_2022": (write_trec_ct, {"train": 3, "validation": 1, "test": 1},
                      {"bad_value": 1}),
     "bioasq": (write_bioasq, {"train": 2, "validation": 1, "test": 2}, {}),
+    "box": (write_box, {"train": 2, "validation": 1, "test": 2}, {"malformed": 1}),
 }

@@ -32,7 +32,7 @@ def test_registry_covers_every_dataset_with_family_splits_and_help():
       "organamnist", "organcmnist", "organsmnist", "sample_image_classification", "sample_vqa",
       "sample_captioning", "sample_text_understanding", "sample_summarization", "sample_qa",
       "shenzhen_cxr", "montgomery_cxr", "rsna_pneumonia", "cbis_ddsm", "mimic_iii",
-      "mimic_cxr_sum", "trec_ct_2022", "bioasq"}
+      "mimic_cxr_sum", "trec_ct_2022", "bioasq", "box"}
   assert set(readers.READERS) == expected
   for name, spec in readers.READERS.items():
     assert spec.name == name

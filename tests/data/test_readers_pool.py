@@ -137,3 +137,22 @@ def test_bioasq_yes_no_questions_with_snippets(tmp_path):
   [validation] = read("bioasq", root, "validation")
   assert validation.fields["answer"] == "yes"  # published as "Yes"
   assert [r.id for r in read("bioasq", root, "test")] == [q["id"] for q in pf.BIOASQ_GOLDEN]
+
+
+def test_natural_instructions_task_files_with_held_out_tasks(tmp_path):
+  root = pf.write_box(str(tmp_path))
+  train = read("box", root, "train")
+  assert [r.id for r in train] == [i["id"] for i in pf.NI_TASK["Instances"][:2]]
+  assert train[1].fields["output"] == "NF - kappa B"  # the first of the listed outputs
+  assert train[0].fields["instruction"] == pf.NI_TASK["Definition"][0]
+  assert train[0].fields["examples"] == (
+      "Example input: Sox - 4 is important for very early B - cell differentiation. "
+      "Example output: Sox - 4")
+  assert train[0].fields["task"] == "task1480_gene_extraction_jnlpba_dataset"
+  test = read("box", root, "test")  # the held-out task, with BoX's key spellings
+  assert [(r.id, r.fields["output"]) for r in test] == [("box-pubmedqa-1", "yes"),
+                                                        ("box-pubmedqa-2", "no")]
+  assert test[0].fields["instruction"] == pf.BOX_TASK["Definition:"]
+  source = tasks.get_task("box").source(test[0])
+  assert source.startswith("In this task, you are given a question and a context.")
+  assert source.endswith("Input: Is water wet? Output:")

@@ -39,7 +39,7 @@ def _writer_table():
   }
   # Splits without the fixtures' deliberately bad records (read here with on_error="raise").
   clean = {"rsna_pneumonia": "validation", "mimic_iii": "validation",
-           "mimic_cxr_sum": "validation"}
+           "mimic_cxr_sum": "validation", "box": "test"}
   table.update({name: (writer, clean.get(name, "train"))
                 for name, (writer, _, _) in pf.EXPECTED.items()})
   for flag in tasks.MEDMNIST_SUBSETS:

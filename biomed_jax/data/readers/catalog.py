@@ -106,6 +106,10 @@ _register("llava_med", fam.INSTRUCTION, instruct.scan_llava_med, ("train",), lay
           TaskSettings("conversation", "answer", (256, 256), ("rouge",), "text",
                        image="optional"))
 
+_register("box", fam.INSTRUCTION, instruct.scan_natural_instructions, ALL_SPLITS, layouts.BOX,
+          "box", ("instruction", "input", "output"),
+          TaskSettings("task_instruction", "output", (512, 128), ("rouge",), "text"))
+
 # Image classification: MedMNIST v2 2-D subsets, one shared folder (ChestMNIST is
 # multi-label: its target is the list of positive findings).
 for _flag in medmnist.LABELS:

@@ -1,5 +1,5 @@
 """Instruction and dialogue data: ChatDoctor's HealthCareMagic-100k and iCliniq, BioInstruct,
-LLaVA-Med instruct.
+LLaVA-Med instruct, and Natural-Instructions task files (In-BoXBART's BoX).
 
 Fields: instruction, input, output; LLaVA-Med: question, answer and history (one record per
 exchange of a conversation, the earlier exchanges as history). None of these publish a split:
@@ -118,3 +118,74 @@ def scan_llava_med(dataset: str, root: str, split: str) -> common.ScanResult:
                        "question": texts[2 * turn], "answer": texts[2 * turn + 1],
                        "history": conversation_history(texts[:2 * turn]),
                        "turn": str(turn + 1)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Natural-Instructions v2 task files (Wang et al. 2022), the format of In-BoXBART's BoX
+# (Parmar et al. 2022): one JSON object per task, tasks/task<N>_<name>.json, with Definition
+# (a list of one text, or a text), Positive Examples [{input, output, explanation}] and
+# Instances [{id, input, output: [..]}]. BoX's own instruction file spells the keys
+# "Definition:" and "Examples"; both spellings are read. Held-out tasks: the names listed in
+# splits/default/test_tasks.txt form the test split (unseen tasks, for zero-shot); the
+# other tasks' instances are split 95/5 into train/validation by hash of the instance id.
+# Without a split file every task's instances are split 90/5/5.
+NI_TEST_TASKS = os.path.join("splits", "default", "test_tasks.txt")
+_EXAMPLES_SHOWN = 2
+_EXAMPLE_CHARS = 300  # so a long example cannot push the instance out of the prompt
+
+
+def _first_text(value) -> str:
+  if isinstance(value, list):
+    value = value[0] if value else ""
+  return common.text(value).strip()
+
+
+def _rendered_examples(examples) -> str:
+  shown = []
+  for example in (examples if isinstance(examples, list) else [])[:_EXAMPLES_SHOWN]:
+    if isinstance(example, dict):
+      shown.append(f"Example input: {_first_text(example.get('input'))[:_EXAMPLE_CHARS]} "
+                   f"Example output: {_first_text(example.get('output'))[:_EXAMPLE_CHARS]}")
+  return " ".join(shown)
+
+
+def _task_files(dataset: str, root: str) -> list[str]:
+  folder = os.path.join(root, "tasks") if os.path.isdir(os.path.join(root, "tasks")) else root
+  files = sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".json"))
+  if not files:
+    raise common.MissingData(dataset, os.path.join(root, "tasks", "task<N>_<name>.json"))
+  return files
+
+
+def scan_natural_instructions(dataset: str, root: str, split: str) -> common.ScanResult:
+  held_out = None
+  if os.path.exists(os.path.join(root, NI_TEST_TASKS)):
+    with open(os.path.join(root, NI_TEST_TASKS), encoding="utf-8") as f:
+      held_out = {line.strip().removesuffix(".json") for line in f if line.strip()}
+  for path in _task_files(dataset, root):
+    task = os.path.basename(path)[:-len(".json")]
+    if held_out is not None and (task in held_out) != (split == "test"):
+      continue
+    data = common.load_json(dataset, path)
+    if not isinstance(data, dict):
+      yield common.BadRecord(dataset, path, task, "not a task object", common.MALFORMED)
+      continue
+    definition = _first_text(data.get("Definition", data.get("Definition:")))
+    examples = _rendered_examples(data.get("Positive Examples", data.get("Examples")))
+    instances = data.get("Instances")
+    for index, instance in enumerate(instances if isinstance(instances, list) else []):
+      record_id = (common.text(instance.get("id")).strip()
+                   if isinstance(instance, dict) else "") or f"{task}#{index}"
+      if held_out is None and common.hash_split(record_id) != split:
+        continue
+      if held_out is not None and split != "test" and \
+          common.hash_split(record_id, 5, 0) != split:
+        continue
+      if not isinstance(instance, dict):
+        yield common.BadRecord(dataset, path, record_id, "instance is not an object",
+                               common.MALFORMED)
+        continue
+      yield Record(dataset=dataset, split=split, id=record_id, source=path, fields={
+          "instruction": definition, "examples": examples, "task": task,
+          "input": common.text(instance.get("input")).strip(),
+          "output": _first_text(instance.get("output"))})

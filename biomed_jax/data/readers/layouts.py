@@ -142,6 +142,17 @@ with its llava/data/download_images.py. Expected layout:
   <root>/images/<image>
 Training data only (split "train")."""
 
+BOX = """\
+BoX (Parmar et al. 2022) or any Natural-Instructions v2 tasks -- folder `box/`.
+Task files as in https://github.com/allenai/natural-instructions (tasks/*.json); BoX's
+definitions and examples are in https://github.com/Mihir3009/In-BoXBART (templates/).
+Expected layout:
+  <root>/tasks/task<N>_<name>.json   {Definition: [text], Positive Examples: [{input, output,
+        explanation}], Instances: [{id, input, output: [..]}], ...}
+  <root>/splits/default/test_tasks.txt   held-out task names, one a line (optional)
+Held-out tasks -> test; the others' instances: crc32(id) % 100 < 95 -> train, else
+validation (no split file: 90/5/5 over all instances)."""
+
 SAMPLE = """\
 The sample mixture shipped with biomed_jax -- folder `sample/` (default: the package's
 biomed_jax/assets/sample). Expected layout:
