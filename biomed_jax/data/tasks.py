@@ -298,10 +298,21 @@ def register(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
+  """A registered task, or "task@i,j": that task trained on its templates i and j only
+  (evaluation uses the first listed). Derived on demand, so worker processes get it too."""
+  base, sep, indices = name.partition("@")
   try:
-    return TASKS[name]
+    task = TASKS[base]
   except KeyError:
-    raise KeyError(f"unknown task {name!r}; registered: {', '.join(sorted(TASKS))}") from None
+    raise KeyError(f"unknown task {base!r}; registered: {', '.join(sorted(TASKS))}") from None
+  if not sep:
+    return task
+  try:
+    chosen = tuple(task.templates[int(i)] for i in indices.split(","))
+  except (ValueError, IndexError):
+    raise KeyError(f"task {name!r}: templates are indices 0-{len(task.templates) - 1}, "
+                   f"comma-separated") from None
+  return dataclasses.replace(task, name=name, templates=chosen)
 
 
 def from_settings(spec) -> Task:
