@@ -17,7 +17,9 @@ from biomed_jax.data import prepared
 from biomed_jax.data import readers
 from biomed_jax.data import tfds_builders
 from biomed_jax.data.records import DataError
+import all_fixtures
 import native_fixtures as nf
+import pool_fixtures as pf
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -153,12 +155,7 @@ def test_command_line_reports_missing_data_without_a_traceback(tmp_path):
   assert "xmcmic/PMC-VQA" in result.stderr and "Traceback" not in result.stderr
 
 
-def _slake_with_an_empty_answer(root):
-  """SLAKE as published, plus the kind of record its real train.json has: an empty answer."""
-  splits = {name: list(items) for name, items in nf.SLAKE_SPLITS.items()}
-  empty = dict(splits["train.json"][0], qid=9837, answer="")
-  splits["train.json"].insert(1, empty)
-  return nf.write_slake(root, splits)
+_slake_with_an_empty_answer = all_fixtures.write_slake_as_published
 
 
 def test_slake_empty_answer_is_skipped_and_reported_by_id_by_default(tmp_path):
@@ -195,3 +192,21 @@ def test_slake_empty_answer_stops_a_strict_run(tmp_path):
   assert "prepare failed: [slake]" in result.stderr and "record '9837'" in result.stderr
   assert "empty or missing 'answer'" in result.stderr and "Traceback" not in result.stderr
   assert not os.path.exists(tfds_builders.prepared_dir(str(tmp_path / "out"), "slake"))
+
+
+def test_prepare_all_over_every_fixture_prints_the_summary_table(tmp_path):
+  all_fixtures.write_all(str(tmp_path / "data"))
+  lines = []
+  done = prepare.prepare_all(str(tmp_path / "data"), str(tmp_path / "out"), log=lines.append)
+  assert set(done) == set(readers.READERS) - set(readers.SAMPLE_TASKS)
+  for name, (_, sizes, _) in pf.EXPECTED.items():
+    assert done[name] == sizes, name
+  table = lines[-1].splitlines()
+  assert table[0] == "| dataset | split | records | skipped |"
+  assert "| slake | train | 2 | empty_field 1 |" in table
+  assert "| rsna_pneumonia | train | 2 | missing_image 1 |" in table
+  assert "| mimic_iii | train | 1 | bad_value 1, empty_field 1 |" in table
+  # One row per split the dataset has; a split with no records shows 0 (TFDS writes none).
+  assert len(table) == 2 + sum(len(readers.get(name).splits) for name in done)
+  assert sum(row.endswith("| 0 | - |") for row in table) == \
+      len(table) - 2 - sum(len(sizes) for sizes in done.values())
