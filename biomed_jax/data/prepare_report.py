@@ -12,6 +12,7 @@ made from the same files (a re-downloaded or edited copy is refused), and the li
 user see exactly which published records were left out and why.
 """
 
+import glob
 import hashlib
 import json
 import os
@@ -43,7 +44,8 @@ def _relative(path: str, root: str) -> str:
 def fingerprint(dataset: str, root: str) -> dict[str, dict[str, Any]]:
   """Per split: the sizes and hashes of the files the reader takes `dataset` from.
 
-  Sources are the files records (good or bad) come from; images are the files records name,
+  Sources are the files records (good or bad) come from and the spec's `extra_sources`;
+  images are the files records name,
   folded into one digest in reader order. Image bytes held inside a source (MedMNIST) are
   covered by that source's hash.
   """
@@ -62,6 +64,8 @@ def fingerprint(dataset: str, root: str) -> dict[str, dict[str, Any]]:
           images.update(f"{_relative(image, root)}\t{size}\t{sha}\n".encode("utf-8"))
           count, total = count + 1, total + size
     sources.update(p.source for p in problems if os.path.isfile(p.source))
+    for pattern in spec.extra_sources:  # files that shape the records (split lists, topics)
+      sources.update(glob.glob(os.path.join(glob.escape(root), pattern)))
     entry = {"sources": {}, "images": {"count": count, "bytes": total,
                                        "sha256": images.hexdigest()}}
     for source in sorted(sources):

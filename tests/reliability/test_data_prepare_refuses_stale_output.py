@@ -57,3 +57,23 @@ def test_output_without_a_record_of_its_inputs_is_refused(tmp_path):
   os.remove(os.path.join(tfds_builders.prepared_dir(out, "mednli"), REPORT))
   with pytest.raises(DataError, match="no record of its input files"):
     prepare.prepare("mednli", root, out)
+
+
+def test_a_changed_split_list_is_noticed_too(tmp_path):
+  # PubMedQA's test split is the PMIDs of test_ground_truth.json, a file no record comes from.
+  root, out = str(tmp_path / "pubmedqa"), str(tmp_path / "out")
+  items = {str(pmid): {"QUESTION": f"Question {pmid}?", "CONTEXTS": ["Context."],
+                       "LONG_ANSWER": "Long.", "final_decision": "yes" if pmid % 2 else "no"}
+           for pmid in range(1000, 1012)}
+  os.makedirs(root)
+  with open(os.path.join(root, "ori_pqal.json"), "w") as f:
+    json.dump(items, f)
+  truth = os.path.join(root, "test_ground_truth.json")
+  with open(truth, "w") as f:
+    json.dump({"1000": "no", "1001": "yes"}, f)
+  assert prepare.prepare("pubmedqa", root, out)["test"] == 2
+  with open(truth, "w") as f:
+    json.dump({"1000": "no", "1001": "yes", "1002": "no"}, f)
+  with pytest.raises(DataError, match=r"test_ground_truth\.json changed"):
+    prepare.prepare("pubmedqa", root, out)
+  assert prepare.prepare("pubmedqa", root, out, overwrite=True)["test"] == 3

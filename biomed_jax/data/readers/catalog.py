@@ -31,10 +31,12 @@ _NLI_LABELS = ("entailment", "contradiction", "neutral")
 REGISTRY: dict[str, ReaderSpec] = {}
 
 
-def _register(name, family, scan, splits, layout_help, folder, required, task):
+def _register(name, family, scan, splits, layout_help, folder, required, task,
+              extra_sources=()):
   if name in REGISTRY:
     raise ValueError(f"dataset {name!r} is registered twice")
-  REGISTRY[name] = make_spec(name, family, scan, splits, layout_help, folder, required, task)
+  REGISTRY[name] = make_spec(name, family, scan, splits, layout_help, folder, required, task,
+                             extra_sources)
 
 
 def _vqa(candidates=fam.CANDIDATES_CLOSED_FROM_TRAIN, lengths=(80, 40), metrics=_VQA_METRICS):
@@ -62,7 +64,7 @@ _register("iu_xray", fam.CAPTIONING, captioning.scan_r2gen, ALL_SPLITS, layouts.
 _register("mimic_cxr", fam.CAPTIONING, captioning.scan_r2gen, ALL_SPLITS, layouts.MIMIC_CXR,
           "mimic_cxr", ("caption",), _caption("report", 128))
 _register("roco", fam.CAPTIONING, captioning.scan_roco, ALL_SPLITS, layouts.ROCO, "roco",
-          ("caption",), _caption("caption", 64))
+          ("caption",), _caption("caption", 64), ("*/radiology/dlinks*.txt",))
 _register("peir_gross", fam.CAPTIONING, captioning.scan_peir_gross, TRAIN_TEST,
           layouts.PEIR_GROSS, "peir_gross", ("caption",), _caption("caption", 20))
 
@@ -88,7 +90,7 @@ _register("icliniq", fam.SUMMARIZATION, instruct.scan_icliniq, ALL_SPLITS, layou
 _register("pubmedqa", fam.QUESTION_ANSWERING, qa.scan_pubmedqa, ALL_SPLITS, layouts.PUBMEDQA,
           "pubmedqa", ("question", "context", "answer"),
           TaskSettings("qa", "answer", (512, 16), ("accuracy", "f1_macro"),
-                       candidates=("yes", "no", "maybe")))
+                       candidates=("yes", "no", "maybe")), ("test_ground_truth.json",))
 _register("medqa", fam.QUESTION_ANSWERING, qa.scan_medqa, ALL_SPLITS, layouts.MEDQA, "medqa",
           _QA_FIELDS, TaskSettings("qa", "answer", (512, 64), ("accuracy",),
                                    candidates=fam.CANDIDATES_FROM_OPTIONS))
@@ -108,7 +110,8 @@ _register("llava_med", fam.INSTRUCTION, instruct.scan_llava_med, ("train",), lay
 
 _register("box", fam.INSTRUCTION, instruct.scan_natural_instructions, ALL_SPLITS, layouts.BOX,
           "box", ("instruction", "input", "output"),
-          TaskSettings("task_instruction", "output", (512, 128), ("rouge",), "text"))
+          TaskSettings("task_instruction", "output", (512, 128), ("rouge",), "text"),
+          ("splits/default/test_tasks.txt",))
 
 # Image classification: MedMNIST v2 2-D subsets, one shared folder (ChestMNIST is
 # multi-label: its target is the list of positive findings).
@@ -144,11 +147,13 @@ _IMPRESSION = TaskSettings("impression", "summary", (512, 128), ("rouge",), "tex
 _register("mimic_iii", fam.SUMMARIZATION, clinical.scan_mimic_iii, ALL_SPLITS,
           layouts.MIMIC_III, "mimic_iii", ("document", "summary"), _IMPRESSION)
 _register("mimic_cxr_sum", fam.SUMMARIZATION, clinical.scan_mimic_cxr_reports, ALL_SPLITS,
-          layouts.MIMIC_CXR_REPORTS, "mimic_cxr_reports", ("document", "summary"), _IMPRESSION)
+          layouts.MIMIC_CXR_REPORTS, "mimic_cxr_reports", ("document", "summary"), _IMPRESSION,
+          ("mimic-cxr-2.0.0-split.csv*",))
 _register("trec_ct_2022", fam.TEXT_UNDERSTANDING, clinical.scan_trec_ct, ALL_SPLITS,
           layouts.TREC_CT, "trec_ct_2022", ("patient", "trial", "label"),
           TaskSettings("trial_matching", "label", (1024, 8), ("accuracy", "f1_macro"),
-                       candidates=tuple(clinical.TREC_LABELS.values())))
+                       candidates=tuple(clinical.TREC_LABELS.values())),
+          ("topics2022.xml", "*/NCT*xxxx/NCT*.xml"))
 _register("bioasq", fam.QUESTION_ANSWERING, qa.scan_bioasq, ALL_SPLITS, layouts.BIOASQ,
           "bioasq", ("question", "answer"),
           TaskSettings("qa", "answer", (512, 16), ("accuracy", "f1_macro"),

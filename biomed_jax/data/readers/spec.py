@@ -99,7 +99,9 @@ class ReaderSpec:
   read(root, split, *, on_error="raise", counter=None, skipped=None) -> Iterator[Record];
   splits: the splits it has; layout_help: where to get the data and the exact layout expected;
   folder: its folder name under a common data root (`prepare --dataset=all`); required: text
-  fields every record must have non-empty; task: how it is trained and evaluated.
+  fields every record must have non-empty; task: how it is trained and evaluated;
+  extra_sources: glob patterns (relative to root) of files that shape the records without
+  being any record's source (a split list, topics), fingerprinted by `prepare` too.
   """
   name: str
   family: str
@@ -109,11 +111,13 @@ class ReaderSpec:
   folder: str
   required: tuple[str, ...] = ()
   task: TaskSettings | None = None
+  extra_sources: tuple[str, ...] = ()
 
 
 def make_spec(name: str, family: str, scan, splits: tuple[str, ...], layout_help: str,
-              folder: str, required: tuple[str, ...],
-              task: TaskSettings | None = None) -> ReaderSpec:
+              folder: str, required: tuple[str, ...], task: TaskSettings | None = None,
+              extra_sources: tuple[str, ...] = ()) -> ReaderSpec:
   reader = CheckedReader(name, scan, splits, required, layout_help)
   return ReaderSpec(name=name, family=family, read=reader, splits=splits,
-                    layout_help=layout_help, folder=folder, required=required, task=task)
+                    layout_help=layout_help, folder=folder, required=required, task=task,
+                    extra_sources=extra_sources)
