@@ -90,7 +90,8 @@ class InstructRecipe:
 
 def train_size(dataset: str, data_dir: str) -> int | None:
   """Prepared training records of `dataset` (its prepare report), or None if not prepared."""
-  from biomed_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top  (TFDS is slow to import)
+  # Imported here: TFDS takes seconds to import, and configs import this module.
+  from biomed_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
   report = prepare_report.load(tfds_builders.prepared_dir(data_dir, dataset))
   if report is None or "train" not in report.get("splits", {}):
     return None

@@ -38,14 +38,15 @@ def write_dicom(path: str, value: int = 120, size=(16, 12)) -> str:
   """A small MONOCHROME2 8-bit DICOM file, as PACS exports write them."""
   import pydicom  # pylint: disable=g-import-not-at-top
   from pydicom.dataset import FileMetaDataset  # pylint: disable=g-import-not-at-top
-  from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # pylint: disable=g-import-not-at-top
+  from pydicom import uid  # pylint: disable=g-import-not-at-top
   meta = FileMetaDataset()
   meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
-  meta.MediaStorageSOPInstanceUID = generate_uid()
-  meta.TransferSyntaxUID = ExplicitVRLittleEndian
+  meta.MediaStorageSOPInstanceUID = uid.generate_uid()
+  meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
   ds = pydicom.Dataset()
   ds.file_meta = meta
-  ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+  ds.SOPClassUID = meta.MediaStorageSOPClassUID
+  ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
   ds.Modality, ds.BodyPartExamined = "CR", "CHEST"
   ds.Rows, ds.Columns = size[1], size[0]
   ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

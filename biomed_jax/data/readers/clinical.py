@@ -96,8 +96,9 @@ def scan_mimic_cxr_reports(dataset: str, root: str, split: str) -> common.ScanRe
   with _open_text(split_path) as f:
     reader = csv.DictReader(f)
     for row in reader:
-      study, subject = row.get("study_id", "").strip(), row.get("subject_id", "").strip()
-      if row.get("split", "").strip() != _CXR_SPLITS[split] or study in seen:
+      study = common.text(row.get("study_id")).strip()
+      subject = common.text(row.get("subject_id")).strip()
+      if common.text(row.get("split")).strip() != _CXR_SPLITS[split] or study in seen:
         continue
       seen.add(study)
       if not (study.isdigit() and subject.isdigit()):

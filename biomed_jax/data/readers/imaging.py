@@ -95,15 +95,16 @@ def scan_rsna_pneumonia(dataset: str, root: str, split: str) -> common.ScanResul
   class_path = os.path.join(root, f"{stage}_detailed_class_info.csv")
   if os.path.exists(class_path):
     for _, row in _csv_rows(dataset, class_path, ("patientId", "class")):
-      classes.setdefault(row["patientId"].strip(), row["class"].strip())
+      patient = common.text(row["patientId"]).strip()
+      classes.setdefault(patient, common.text(row["class"]).strip())
   targets: dict[str, set[str]] = {}
   for line, row in _csv_rows(dataset, labels_path, ("patientId", "Target")):
-    patient = row["patientId"].strip()
+    patient = common.text(row["patientId"]).strip()
     if not patient:
       yield common.BadRecord(dataset, labels_path, f"line {line}", "no patientId",
                              common.MALFORMED)
       continue
-    targets.setdefault(patient, set()).add(row["Target"].strip())
+    targets.setdefault(patient, set()).add(common.text(row["Target"]).strip())
   for patient, values in targets.items():  # first-appearance order
     if common.hash_split(patient) != split:
       continue
@@ -151,9 +152,9 @@ def scan_cbis_ddsm(dataset: str, root: str, split: str) -> common.ScanResult:
       side = common.text(row.get("left or right breast")).strip()
       view = common.text(row.get("image view")).strip()
       kind = common.text(row.get("abnormality type")).strip()
-      record_id = "_".join((kind, row["patient_id"].strip(), side, view,
-                            row["abnormality id"].strip()))
-      pathology = row["pathology"].strip().upper()
+      record_id = "_".join((kind, common.text(row["patient_id"]).strip(), side, view,
+                            common.text(row["abnormality id"]).strip()))
+      pathology = common.text(row["pathology"]).strip().upper()
       if pathology not in CBIS_LABELS:
         yield common.BadRecord(dataset, path, record_id,
                                f"pathology {row['pathology']!r} (line {line}) is not one of "
@@ -161,7 +162,7 @@ def scan_cbis_ddsm(dataset: str, root: str, split: str) -> common.ScanResult:
         continue
       density = common.text(row.get("breast_density", row.get("breast density"))).strip()
       yield Record(dataset=dataset, split=split, id=record_id, source=path,
-                   images=(_cbis_image(images_root, row["image file path"]),),
+                   images=(_cbis_image(images_root, common.text(row["image file path"])),),
                    fields={"label": CBIS_LABELS[pathology], "abnormality": kind,
                            "view": f"{side} {view}".strip(), "breast_density": density,
                            "assessment": common.text(row.get("assessment")).strip()})
