@@ -9,7 +9,9 @@
 API
   READERS: dict[str, ReaderSpec]           name -> spec (family, splits, layout_help, folder,
                                            task); registered once in readers/catalog.py
-  read(dataset, root, split, *, on_error="raise", counter=None) -> Iterator[Record]
+  read(dataset, root, split, *, on_error="raise", counter=None, skipped=None)
+                                           -> Iterator[Record]; `skipped` (a list) gets
+                                           each BadRecord dropped under on_error="skip"
   get(dataset) -> ReaderSpec               KeyError naming the known datasets
   FAMILIES                                 the task families (biomed_jax/data/families.py)
   SAMPLE_TASKS                             the shipped sample mixture's task names
@@ -26,8 +28,9 @@ Bad input
     outside its set (label, answer letter) -- raises `BadRecord` (a DataError naming dataset,
     file and record) with on_error="raise" (default). With on_error="skip" it is dropped and
     `counter[kind] += 1`, kind in PROBLEM_KINDS ("malformed", "empty_field", "duplicate_id",
-    "missing_image", "bad_value"; "bad_image" comes only from `prepare`, which checks that
-    images decode). For duplicate ids the first record is kept and later ones are the bad
+    "missing_image", "bad_value"; "bad_image" comes only from `prepare`, which decodes every
+    image in full). A line that is not UTF-8 is a malformed record, never a bare
+    UnicodeDecodeError. For duplicate ids the first record is kept and later ones are the bad
     ones. Readers only check that image files exist; decoding is the pipeline's job.
   * Texts are kept as published (case, inner spacing); answers are not normalised.
 """
