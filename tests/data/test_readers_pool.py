@@ -3,6 +3,7 @@ quirks real copies show, prepared with exact counts."""
 
 import collections
 import os
+import zlib
 
 import pytest
 
@@ -156,3 +157,20 @@ def test_natural_instructions_task_files_with_held_out_tasks(tmp_path):
   source = tasks.get_task("box").source(test[0])
   assert source.startswith("In this task, you are given a question and a context.")
   assert source.endswith("Input: Is water wet? Output:")
+
+
+def _documented_split(key: str, train: int, validation: int) -> str:
+  bucket = zlib.crc32(key.encode("utf-8")) % 100  # the rule the layout help states
+  return "train" if bucket < train else "validation" if bucket < train + validation else "test"
+
+
+def test_unpublished_splits_follow_the_rule_in_the_layout_help(tmp_path):
+  cases = [("shenzhen_cxr", pf.write_shenzhen, lambda r: r.id, 70, 10),
+           ("rsna_pneumonia", pf.write_rsna_pneumonia, lambda r: r.id, 90, 5),
+           ("mimic_iii", pf.write_mimic_iii, lambda r: r.id, 90, 5),
+           ("trec_ct_2022", pf.write_trec_ct, lambda r: f"topic {r.fields['topic']}", 70, 10)]
+  for name, writer, key, train, validation in cases:
+    root = writer(str(tmp_path / name))
+    for split in readers.get(name).splits:
+      for record in read(name, root, split):
+        assert _documented_split(key(record), train, validation) == split, (name, record.id)
