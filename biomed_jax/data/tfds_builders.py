@@ -55,6 +55,8 @@ def image_bytes(record: Record, image: str | bytes) -> bytes:
                              f"cannot read image {image}: {e}", common.MISSING_IMAGE) from None
   try:
     images.decode_image(data)  # the decoder training uses (JPEG, PNG, DICOM), in full
+  except ImportError as e:  # pydicom absent: a setup problem, not a bad record
+    raise DataError(record.dataset, record.source, record.id, str(e)) from None
   except Exception as e:  # Pillow and pydicom raise many types for a corrupt file
     name = image if isinstance(image, str) else "embedded image"
     raise common.BadRecord(record.dataset, record.source, record.id,
