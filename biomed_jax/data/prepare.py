@@ -96,6 +96,11 @@ def prepare(dataset: str, root: str, data_dir: str, *, on_error: str = "skip",
 _LISTED_SKIPS = 5  # on the terminal; the report lists all
 
 
+def _action(dataset: str, data_dir: str, overwrite: bool) -> str:
+  exists = os.path.isdir(tfds_builders.prepared_dir(data_dir, dataset))
+  return "checking the prepared copy against" if exists and not overwrite else "preparing from"
+
+
 def _summary(dataset: str, sizes: dict[str, int], counter: collections.Counter,
              data_dir: str) -> str:
   target = tfds_builders.prepared_dir(data_dir, dataset)
@@ -133,7 +138,7 @@ def prepare_all(manual_dir: str, data_dir: str, *, on_error: str = "skip",
         raise  # its own folder is there but incomplete: a layout mistake, not an absence
       log(f"{prefix}: skipped, no {e.source} in the shared folder {root}")
       continue
-    log(f"{prefix}: preparing from {root}")
+    log(f"{prefix}: {_action(name, data_dir, overwrite)} {root}")
     counter = collections.Counter()
     done[name] = prepare(name, root, data_dir, on_error=on_error, counter=counter,
                          overwrite=overwrite)
@@ -162,7 +167,7 @@ def main(argv: Sequence[str]) -> None:
       return
     for name in _DATASET.value.split(","):
       root = dataset_root(name, _MANUAL_DIR.value)
-      print(f"{name}: preparing from {root}", flush=True)
+      print(f"{name}: {_action(name, _DATA_DIR.value, _OVERWRITE.value)} {root}", flush=True)
       counter = collections.Counter()
       sizes = prepare(name, root, _DATA_DIR.value, on_error=_ON_ERROR.value, counter=counter,
                       overwrite=_OVERWRITE.value)
