@@ -34,22 +34,6 @@ SAMPLE_MIXTURE = (("sample_image_classification", 1.0), ("sample_vqa", 1.0),
                   ("sample_captioning", 1.0), ("sample_text_understanding", 1.0),
                   ("sample_summarization", 1.0), ("sample_qa", 1.0))
 
-# Instruction tuning over the six task families (weights ~ sqrt of typical dataset size, so
-# small benchmarks are not drowned). Needs the prepared datasets in config.data.data_dir.
-INSTRUCT_MIXTURE = (
-    # image classification
-    ("pathmnist", 1.0), ("dermamnist", 0.5), ("octmnist", 1.0), ("pneumoniamnist", 0.3),
-    ("bloodmnist", 0.5), ("breastmnist", 0.2), ("organamnist", 0.5),
-    # VQA and visual conversation
-    ("vqa_rad", 0.5), ("slake", 0.8), ("path_vqa", 1.5), ("pmc_vqa", 2.0), ("llava_med", 1.0),
-    # captioning / report generation
-    ("iu_xray", 0.5), ("peir_gross", 0.5), ("roco", 1.5),
-    # text understanding, summarization, question answering, instructions
-    ("mednli", 0.8), ("meqsum", 0.3), ("healthcaremagic", 1.0), ("pubmedqa", 0.3),
-    ("medqa", 1.0), ("medmcqa", 1.5), ("bioinstruct", 1.0),
-)
-
-
 def parse_arg(arg: str | None, **defaults) -> dict:
   """"dataset=slake,variant=large" -> {"dataset": "slake", "variant": "large"}; keys must be
   among `defaults` (a typo is an error naming it)."""

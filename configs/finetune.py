@@ -18,6 +18,7 @@ RECIPES = {
     "text_understanding": (3e-5, 5_000, 32),
     "summarization": (3e-5, 5_000, 16),
     "question_answering": (3e-5, 5_000, 16),
+    "instruction": (3e-5, 5_000, 16),
 }
 
 

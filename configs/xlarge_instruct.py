@@ -1,13 +1,16 @@
 """BiomedGPT-XLarge (~930M) instruction tuning on a mixture over all six task families.
 
-  configs/xlarge_instruct.py             the benchmark mixture (prepared datasets in
-                                         --config.data.data_dir)
+  configs/xlarge_instruct.py             the benchmark mixture: the recipe
+                                         biomed_jax/data/recipes.py:BIOMEDGPT_INSTRUCT
+                                         (prepared datasets in --config.data.data_dir);
+                                         configs/zeroshot.py evaluates its held-out tasks
   configs/xlarge_instruct.py:data=sample the shipped sample mixture, e.g. for a CPU check with
                                          --config.model.variant=t5_tiny (see README)
 On a TPU pod the mesh fills fsdp with every chip.
 """
 
 from biomed_jax import config_lib
+from biomed_jax.data import recipes
 
 
 def get_config(arg=None):
@@ -22,7 +25,7 @@ def instruct_config(variant: str, data: str):
   if data == "sample":
     c.data.mixture = config_lib.SAMPLE_MIXTURE
   elif data == "benchmarks":
-    c.data.mixture = config_lib.INSTRUCT_MIXTURE
+    c.data.mixture, _ = recipes.BIOMEDGPT_INSTRUCT.build()  # held-out ones: configs/zeroshot.py
   else:
     raise ValueError(f"config argument data={data!r}: use benchmarks or sample")
   c.data.batch_size = 256

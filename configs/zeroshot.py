@@ -7,11 +7,11 @@ none of which it trained on.
 """
 
 from biomed_jax import config_lib
+from biomed_jax.data import recipes
 from configs import xlarge_instruct
 
-# Benchmarks with no task of the same dataset in config_lib.INSTRUCT_MIXTURE.
-HELD_OUT = ("mimic_cxr", "icliniq", "retinamnist", "tissuemnist", "organcmnist",
-            "organsmnist", "chestmnist")
+# The recipe's held-out tasks: no task of their datasets is in the instruct mixture.
+HELD_OUT = recipes.BIOMEDGPT_INSTRUCT.build()[1]
 
 
 def get_config(arg=None):

@@ -89,7 +89,7 @@ def load_records(task: str | Task, split: str, *, data_dir: str | None = None,
   counts = collections.Counter()
   if records is not None and task.name in records:
     records = records[task.name]
-  elif task.name in SAMPLE_TASKS:
+  elif task.dataset in SAMPLE_TASKS:  # also "sample_vqa@0" (tasks.get_task)
     if sample_root is None:
       from biomed_jax.data import readers  # pylint: disable=g-import-not-at-top
       sample_root = readers.sample_default_root()

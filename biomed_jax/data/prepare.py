@@ -7,8 +7,14 @@ One dataset: DIR is its folder (or a data root holding it under its folder name,
 DATA/vqa_rad). `all`: every registry dataset whose folder exists under DATA (folder names are
 in each dataset's layout help, first line); absent ones are skipped with a line each, and the
 run fails if none is found. Output: OUT/<dataset>/1.0.0/<dataset>-<split>.array_record-*,
-read back with `biomed_jax.data.prepared.PreparedSource`. --on_error=skip drops bad records
-and prints their counts by kind.
+read back with `biomed_jax.data.prepared.PreparedSource`.
+
+Bad records: published files have some (an empty answer in SLAKE's train.json, ...). By
+default (--on_error=skip) each is left out, counted by kind and listed by file and id in
+OUT/<dataset>/1.0.0/prepare_report.json, which also holds the sizes and sha256 of the input
+files; the terminal gets the counts. --on_error=raise stops at the first one, for strict runs.
+A dataset already prepared is reused only if its report shows the same input files (and, under
+raise, no skipped records); otherwise the run stops and asks for --overwrite.
 """
 
 import collections
@@ -22,6 +28,7 @@ from absl import app
 from absl import flags
 import tensorflow_datasets as tfds
 
+from biomed_jax.data import prepare_report
 from biomed_jax.data import readers
 from biomed_jax.data import tfds_builders
 from biomed_jax.data.readers import common
@@ -31,8 +38,9 @@ _DATASET = flags.DEFINE_string("dataset", None, "Registry name, comma-separated 
 _MANUAL_DIR = flags.DEFINE_string(
     "manual_dir", None, "Dataset folder, or a data root with one folder per dataset.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where to write the prepared datasets.")
-_ON_ERROR = flags.DEFINE_enum("on_error", "raise", ["raise", "skip"],
-                              "Bad records: fail on the first, or skip and count them.")
+_ON_ERROR = flags.DEFINE_enum(
+    "on_error", "skip", ["raise", "skip"],
+    "Bad records: skip, count and list them in prepare_report.json, or fail on the first.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Rebuild datasets already prepared.")
 
 
@@ -54,29 +62,62 @@ def check_present(dataset: str, root: str) -> None:
     next(spec.read(root, split, on_error="skip"), None)
 
 
-def prepare(dataset: str, root: str, data_dir: str, *, on_error: str = "raise",
+def prepare(dataset: str, root: str, data_dir: str, *, on_error: str = "skip",
             counter: collections.Counter | None = None,
             overwrite: bool = False) -> dict[str, int]:
-  """Builds `dataset` from `root` into `data_dir`; returns the number of records per split."""
+  """Builds `dataset` from `root` into `data_dir`; returns the number of records per split.
+
+  Writes prepare_report.json next to the data (see the module docstring); `counter` gets the
+  skipped records by kind. An existing output is reused only when made from the same files.
+  """
   check_present(dataset, root)
   target = tfds_builders.prepared_dir(data_dir, dataset)
   if overwrite and os.path.isdir(target):
     shutil.rmtree(target)
-  builder = tfds_builders.builder(dataset, data_dir, on_error=on_error, counter=counter)
+  inputs = prepare_report.fingerprint(dataset, root)
+  if os.path.isdir(target):
+    report = prepare_report.check_reusable(dataset, target, inputs, on_error)
+    if counter is not None:
+      for entry in report["splits"].values():
+        counter.update(entry.get("skipped", {}))
+    return {split: entry["records"] for split, entry in report["splits"].items()
+            if entry["records"]}
+  skipped: dict[str, list] = {}
+  builder = tfds_builders.builder(dataset, data_dir, on_error=on_error, counter=counter,
+                                  skipped=skipped)
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=root))
-  return {split: info.num_examples for split, info in builder.info.splits.items()}
+  sizes = {split: info.num_examples for split, info in builder.info.splits.items()}
+  prepare_report.write(target, prepare_report.build_report(dataset, root, on_error, sizes,
+                                                           skipped, inputs))
+  return sizes
+
+
+_LISTED_SKIPS = 5  # on the terminal; the report lists all
+
+
+def _action(dataset: str, data_dir: str, overwrite: bool) -> str:
+  exists = os.path.isdir(tfds_builders.prepared_dir(data_dir, dataset))
+  return "checking the prepared copy against" if exists and not overwrite else "preparing from"
 
 
 def _summary(dataset: str, sizes: dict[str, int], counter: collections.Counter,
              data_dir: str) -> str:
+  target = tfds_builders.prepared_dir(data_dir, dataset)
   parts = ", ".join(f"{split} {count:,}" for split, count in sizes.items())
-  skipped = f"; skipped {dict(counter)}" if counter else ""
-  return (f"{dataset}: {parts} records{skipped} -> "
-          f"{tfds_builders.prepared_dir(data_dir, dataset)}")
+  lines = [f"{dataset}: {parts} records -> {target}"]
+  if counter:
+    kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(counter.items()))
+    lines.append(f"  skipped {sum(counter.values()):,} records ({kinds}), listed in "
+                 f"{os.path.join(target, prepare_report.REPORT_NAME)}")
+    report = prepare_report.load(target) or {"skipped": []}
+    for item in report["skipped"][:_LISTED_SKIPS]:
+      lines.append(f"    {item['split']}: {item['file']} record {item['id']!r}: "
+                   f"{item['problem']} ({item['kind']})")
+  return "\n".join(lines)
 
 
-def prepare_all(manual_dir: str, data_dir: str, *, on_error: str = "raise",
+def prepare_all(manual_dir: str, data_dir: str, *, on_error: str = "skip",
                 overwrite: bool = False, log=None) -> dict[str, dict[str, int]]:
   """Prepares every registry dataset whose folder exists under `manual_dir`."""
   log = log or functools.partial(print, flush=True)
@@ -97,7 +138,7 @@ def prepare_all(manual_dir: str, data_dir: str, *, on_error: str = "raise",
         raise  # its own folder is there but incomplete: a layout mistake, not an absence
       log(f"{prefix}: skipped, no {e.source} in the shared folder {root}")
       continue
-    log(f"{prefix}: preparing from {root}")
+    log(f"{prefix}: {_action(name, data_dir, overwrite)} {root}")
     counter = collections.Counter()
     done[name] = prepare(name, root, data_dir, on_error=on_error, counter=counter,
                          overwrite=overwrite)
@@ -106,6 +147,9 @@ def prepare_all(manual_dir: str, data_dir: str, *, on_error: str = "raise",
     raise FileNotFoundError(
         f"no dataset found under {manual_dir}; expected folders like "
         f"{sorted(set(folder_users))} (see each dataset's layout help)")
+  reports = {name: prepare_report.load(tfds_builders.prepared_dir(data_dir, name))
+             for name in done}
+  log(prepare_report.table({name: r for name, r in reports.items() if r}))
   return done
 
 
@@ -123,7 +167,7 @@ def main(argv: Sequence[str]) -> None:
       return
     for name in _DATASET.value.split(","):
       root = dataset_root(name, _MANUAL_DIR.value)
-      print(f"{name}: preparing from {root}", flush=True)
+      print(f"{name}: {_action(name, _DATA_DIR.value, _OVERWRITE.value)} {root}", flush=True)
       counter = collections.Counter()
       sizes = prepare(name, root, _DATA_DIR.value, on_error=_ON_ERROR.value, counter=counter,
                       overwrite=_OVERWRITE.value)

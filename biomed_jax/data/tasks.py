@@ -1,5 +1,8 @@
 """Tasks: how a dataset's records become (instruction, target) text pairs.
 
+Every dataset's task is registered with its reader in biomed_jax/data/readers/catalog.py
+(TaskSettings); this module turns those settings into Tasks and holds the templates.
+
 A task names its dataset (a reader registry name), its family, a few instruction templates,
 how the target is normalised, length limits, metrics and, for closed-set tasks, where the
 candidate answers come from. Templates are `str.format` strings over the record's normalised
@@ -23,15 +26,11 @@ import re
 import string
 from typing import Any, Iterable, Mapping
 
+from biomed_jax.data import readers
+from biomed_jax.data.families import (CANDIDATES_CLOSED_FROM_TRAIN, CANDIDATES_FROM_OPTIONS,
+                                      CANDIDATES_FROM_TRAIN, FAMILIES, IMAGE_FAMILIES)
+from biomed_jax.data.readers import catalog
 from biomed_jax.data.records import DataError, Record
-
-FAMILIES = ("image_classification", "text_understanding", "summarization",
-            "question_answering", "vqa", "captioning")
-IMAGE_FAMILIES = ("image_classification", "vqa", "captioning")
-
-CANDIDATES_FROM_TRAIN = "train"
-CANDIDATES_CLOSED_FROM_TRAIN = "train_closed"
-CANDIDATES_FROM_OPTIONS = "options"
 
 # Target given for a multi-label record with no positive label (ChestMNIST "normal" images).
 NO_FINDING = "no finding"
@@ -90,20 +89,36 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "Question: {question}[ Choose from: {options}][ Read the context: {context}] Answer:",
         "Give the best answer. Question: {question}[ Options: {options}][ Context: {context}]",
     ),
+    "trial_matching": (  # patient first: truncating a long trial text keeps the patient
+        'is the patient "{patient}" eligible for the clinical trial "{trial}"?',
+        "Patient: {patient} Trial: {trial} Is the patient eligible, excluded, or is the "
+        "trial not relevant?",
+        "Match the patient to the trial. Patient: {patient} Trial: {trial} Answer:",
+    ),
+    "impression": (
+        "summarize the findings: {document}",
+        "Write the impression for these radiology findings. {document}",
+        "Findings: {document} Impression:",
+    ),
     "instruction": (
         "{instruction}[ {input}]",
         "Instruction: {instruction}[ Input: {input}] Response:",
         "Follow the instruction. {instruction}[ {input}]",
+    ),
+    "task_instruction": (  # Natural-Instructions / BoX: definition, examples, instance
+        "{instruction}[ {examples}] Input: {input} Output:",
+        "Definition: {instruction} Now complete the following example. Input: {input} Output:",
+        "{instruction} {input}",
     ),
     "dialogue": (
         "[{instruction} ]{input}",
         "Answer the patient as a doctor would. Patient: {input}",
         "Patient: {input} Doctor:",
     ),
-    "conversation": (
-        "{question}",
-        "Answer the question about the medical image: {question}",
-        "Question: {question} Answer:",
+    "conversation": (  # the question first: truncating a long history keeps it
+        "{question}[ Conversation so far: {history}]",
+        "Answer the question about the medical image: {question}[ Earlier: {history}]",
+        "Question: {question}[ Previous turns: {history}] Answer:",
     ),
 }
 
@@ -283,83 +298,36 @@ def register(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
+  """A registered task, or "task@i,j": that task trained on its templates i and j only
+  (evaluation uses the first listed). Derived on demand, so worker processes get it too."""
+  base, sep, indices = name.partition("@")
   try:
-    return TASKS[name]
+    task = TASKS[base]
   except KeyError:
-    raise KeyError(f"unknown task {name!r}; registered: {', '.join(sorted(TASKS))}") from None
+    raise KeyError(f"unknown task {base!r}; registered: {', '.join(sorted(TASKS))}") from None
+  if not sep:
+    return task
+  try:
+    chosen = tuple(task.templates[int(i)] for i in indices.split(","))
+  except (ValueError, IndexError):
+    raise KeyError(f"task {name!r}: templates are indices 0-{len(task.templates) - 1}, "
+                   f"comma-separated") from None
+  return dataclasses.replace(task, name=name, templates=chosen)
 
 
-def _add(name, family, kind, target, lengths, metrics, formatter="short", candidates=None,
-         image=""):
-  register(Task(name=name, dataset=name, family=family, templates=TEMPLATES[kind],
-                target_field=target, max_source_len=lengths[0], max_target_len=lengths[1],
-                metrics=metrics, formatter=formatter, candidates=candidates, image=image))
+def from_settings(spec) -> Task:
+  """The Task of a registered dataset (a readers.ReaderSpec with `task` settings)."""
+  settings = spec.task
+  return Task(name=spec.name, dataset=spec.name, family=spec.family,
+              templates=TEMPLATES[settings.kind], target_field=settings.target,
+              max_source_len=settings.lengths[0], max_target_len=settings.lengths[1],
+              metrics=settings.metrics, formatter=settings.formatter,
+              candidates=settings.candidates, image=settings.image)
 
 
-_CAPTION_METRICS = ("rouge", "cider", "bleu4")
-_VQA_METRICS = ("vqa_accuracy_closed_open",)
-_NLI_LABELS = ("entailment", "contradiction", "neutral")
+for _spec in readers.READERS.values():
+  if _spec.task is not None:
+    register(from_settings(_spec))
 
-# Image classification: MedMNIST v2 2-D subsets (ChestMNIST is multi-label).
-MEDMNIST_SUBSETS = ("pathmnist", "chestmnist", "dermamnist", "octmnist", "pneumoniamnist",
-                    "retinamnist", "breastmnist", "bloodmnist", "tissuemnist", "organamnist",
-                    "organcmnist", "organsmnist")
-for _name in MEDMNIST_SUBSETS:
-  _add(_name, "image_classification", "image_classification",
-       "labels" if _name == "chestmnist" else "label", (128, 64),
-       ("accuracy", "f1_macro") if _name == "chestmnist" else ("accuracy",),
-       candidates=CANDIDATES_FROM_TRAIN)
-
-# VQA: BiomedGPT's 80/40 tokens; PMC-VQA is multiple choice and carries its options.
-for _name in ("vqa_rad", "slake", "path_vqa"):
-  _add(_name, "vqa", "vqa", "answer", (80, 40), _VQA_METRICS,
-       candidates=CANDIDATES_CLOSED_FROM_TRAIN)
-_add("pmc_vqa", "vqa", "vqa", "answer", (160, 40), ("accuracy",),
-     candidates=CANDIDATES_FROM_OPTIONS)
-
-# Captioning / report generation: captions 80/20 (BiomedGPT); ROCO captions run longer;
-# radiology reports need ~128 target tokens.
-_add("peir_gross", "captioning", "caption", "caption", (80, 20), _CAPTION_METRICS, "caption")
-_add("roco", "captioning", "caption", "caption", (80, 64), _CAPTION_METRICS, "caption")
-_add("iu_xray", "captioning", "report", "caption", (80, 128), _CAPTION_METRICS, "caption")
-_add("mimic_cxr", "captioning", "report", "caption", (80, 128), _CAPTION_METRICS, "caption")
-
-# Text understanding.
-_add("mednli", "text_understanding", "nli", "label", (512, 30), ("accuracy", "f1_macro"),
-     candidates=_NLI_LABELS)
-
-# Summarization. MeQSum: consumer health question -> short question. HealthcareMagic and
-# iCliniq ship as ChatDoctor instruction records (patient's message -> doctor's reply).
-_add("meqsum", "summarization", "summarization", "summary", (512, 128), ("rouge",), "text")
-_add("healthcaremagic", "summarization", "dialogue", "output", (512, 256), ("rouge",), "text")
-_add("icliniq", "summarization", "dialogue", "output", (512, 256), ("rouge",), "text")
-
-# Question answering.
-_add("pubmedqa", "question_answering", "qa", "answer", (512, 16), ("accuracy", "f1_macro"),
-     candidates=("yes", "no", "maybe"))
-_add("medqa", "question_answering", "qa", "answer", (512, 64), ("accuracy",),
-     candidates=CANDIDATES_FROM_OPTIONS)
-_add("medmcqa", "question_answering", "qa", "answer", (256, 64), ("accuracy",),
-     candidates=CANDIDATES_FROM_OPTIONS)
-
-# Instruction data.
-_add("bioinstruct", "question_answering", "instruction", "output", (512, 256), ("rouge",),
-     "text")
-_add("llava_med", "vqa", "conversation", "answer", (128, 256), ("rouge",), "text",
-     image="optional")
-
-# The shipped sample mixture (biomed_jax/assets/sample).
-SAMPLE_TASKS = ("sample_image_classification", "sample_vqa", "sample_captioning",
-                "sample_text_understanding", "sample_summarization", "sample_qa")
-_add("sample_image_classification", "image_classification", "image_classification", "label",
-     (128, 64), ("accuracy",), candidates=CANDIDATES_FROM_TRAIN)
-_add("sample_vqa", "vqa", "vqa", "answer", (80, 40), _VQA_METRICS,
-     candidates=CANDIDATES_CLOSED_FROM_TRAIN)
-_add("sample_captioning", "captioning", "caption", "caption", (80, 64), _CAPTION_METRICS,
-     "caption")
-_add("sample_text_understanding", "text_understanding", "text_classification", "label",
-     (256, 30), ("accuracy", "f1_macro"), candidates=CANDIDATES_FROM_TRAIN)
-_add("sample_summarization", "summarization", "summarization", "summary", (512, 128),
-     ("rouge",), "text")
-_add("sample_qa", "question_answering", "qa", "answer", (512, 64), ("accuracy",),
-     candidates=CANDIDATES_FROM_OPTIONS)
+SAMPLE_TASKS = readers.SAMPLE_TASKS
+MEDMNIST_SUBSETS = catalog.MEDMNIST_SUBSETS

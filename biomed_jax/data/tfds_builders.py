@@ -13,7 +13,6 @@ i-th record. Building needs no TensorFlow: images are bytes, never decoded array
 
 from collections.abc import MutableMapping
 import functools
-import io
 import itertools
 import json
 import logging
@@ -22,9 +21,9 @@ import types
 
 from etils import epath
 import numpy as np
-from PIL import Image
 import tensorflow_datasets as tfds
 
+from biomed_jax.data import images
 from biomed_jax.data import readers
 from biomed_jax.data.readers import common
 from biomed_jax.data.records import DataError, Record
@@ -42,7 +41,10 @@ def record_features() -> tfds.features.FeaturesDict:
 
 
 def image_bytes(record: Record, image: str | bytes) -> bytes:
-  """The encoded bytes of one image of `record`; BadRecord(bad_image) if they do not decode."""
+  """The encoded bytes of one image of `record`; BadRecord(bad_image) if they do not decode.
+
+  The pixels are decoded in full, as training will: PIL's `verify` only checks headers and
+  chunk CRCs, so a JPEG truncated inside its image data would pass it and fail later."""
   data = image
   if isinstance(image, str):
     try:
@@ -52,9 +54,10 @@ def image_bytes(record: Record, image: str | bytes) -> bytes:
       raise common.BadRecord(record.dataset, record.source, record.id,
                              f"cannot read image {image}: {e}", common.MISSING_IMAGE) from None
   try:
-    with Image.open(io.BytesIO(data)) as decoded:
-      decoded.verify()
-  except Exception as e:  # PIL raises many types for a corrupt file
+    images.decode_image(data)  # the decoder training uses (JPEG, PNG, DICOM), in full
+  except ImportError as e:  # pydicom absent: a setup problem, not a bad record
+    raise DataError(record.dataset, record.source, record.id, str(e)) from None
+  except Exception as e:  # Pillow and pydicom raise many types for a corrupt file
     name = image if isinstance(image, str) else "embedded image"
     raise common.BadRecord(record.dataset, record.source, record.id,
                            f"image does not decode ({name}): {e}", common.BAD_IMAGE) from None
@@ -93,9 +96,12 @@ class RecordsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return epath.Path(__file__)
 
   def __init__(self, *, on_error: str = "raise",
-               counter: MutableMapping[str, int] | None = None, **kwargs):
+               counter: MutableMapping[str, int] | None = None,
+               skipped: MutableMapping[str, list] | None = None, **kwargs):
+    """`skipped[split]`, when given, receives every BadRecord dropped under on_error="skip"."""
     self._on_error = on_error
     self._counter = counter
+    self._skipped = skipped
     super().__init__(**kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -122,8 +128,9 @@ class RecordsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return generators
 
   def _generate_examples(self, root: str, split: str):
+    skipped = None if self._skipped is None else self._skipped.setdefault(split, [])
     records = readers.read(self.name, root, split, on_error=self._on_error,
-                           counter=self._counter)
+                           counter=self._counter, skipped=skipped)
     for index, record in enumerate(records):
       try:
         example = to_example(record)
@@ -132,6 +139,8 @@ class RecordsBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           raise
         if self._counter is not None:
           self._counter[problem.kind] = self._counter.get(problem.kind, 0) + 1
+        if skipped is not None:
+          skipped.append(problem)
         continue
       yield index, example
 

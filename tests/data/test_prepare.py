@@ -2,6 +2,7 @@
 
 import collections
 import dataclasses
+import hashlib
 import os
 import pickle
 import subprocess
@@ -11,11 +12,14 @@ import numpy as np
 import pytest
 
 from biomed_jax.data import prepare
+from biomed_jax.data import prepare_report
 from biomed_jax.data import prepared
 from biomed_jax.data import readers
 from biomed_jax.data import tfds_builders
 from biomed_jax.data.records import DataError
+import all_fixtures
 import native_fixtures as nf
+import pool_fixtures as pf
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -101,7 +105,7 @@ def test_undecodable_image_fails_or_is_skipped_when_preparing(tmp_path):
   with open(os.path.join(root, "images", "train", "train_0001.jpg"), "wb") as f:
     f.write(b"\xff\xd8\xff\xe0 this is not a jpeg")
   with pytest.raises(readers.BadRecord, match="does not decode") as raised:
-    prepare.prepare("path_vqa", root, str(tmp_path / "out1"))
+    prepare.prepare("path_vqa", root, str(tmp_path / "out1"), on_error="raise")
   assert raised.value.kind == "bad_image" and raised.value.record_id == "1"
   counter = collections.Counter()
   sizes = prepare.prepare("path_vqa", root, str(tmp_path / "out2"), on_error="skip",
@@ -149,3 +153,60 @@ def test_command_line_reports_missing_data_without_a_traceback(tmp_path):
   assert result.returncode == 1
   assert "prepare failed: [pmc_vqa] missing" in result.stderr
   assert "xmcmic/PMC-VQA" in result.stderr and "Traceback" not in result.stderr
+
+
+_slake_with_an_empty_answer = all_fixtures.write_slake_as_published
+
+
+def test_slake_empty_answer_is_skipped_and_reported_by_id_by_default(tmp_path):
+  root = _slake_with_an_empty_answer(str(tmp_path / "slake"))
+  result = subprocess.run(
+      [sys.executable, "-m", "biomed_jax.data.prepare", "--dataset=slake",
+       f"--manual_dir={tmp_path}", f"--data_dir={tmp_path / 'out'}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  # train.json: 3 English questions (one with the empty answer) and 1 Chinese one.
+  assert "slake: train 2, validation 1, test 1 records" in result.stdout
+  assert "skipped 1 records (empty_field 1)" in result.stdout
+  assert "record '9837'" in result.stdout
+  report = prepare_report.load(tfds_builders.prepared_dir(str(tmp_path / "out"), "slake"))
+  assert report["skipped"] == [{"split": "train", "kind": "empty_field",
+                                "file": os.path.join(root, "train.json"), "id": "9837",
+                                "problem": "empty or missing 'answer'"}]
+  assert report["splits"]["train"]["skipped"] == {"empty_field": 1}
+  assert report["splits"]["test"] == dict(report["splits"]["test"], records=1, skipped={})
+  with open(os.path.join(root, "train.json"), "rb") as f:
+    data = f.read()
+  assert report["splits"]["train"]["sources"]["train.json"] == {
+      "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+  assert report["splits"]["train"]["images"]["count"] == 2  # the two English xmlab0 questions
+
+
+def test_slake_empty_answer_stops_a_strict_run(tmp_path):
+  _slake_with_an_empty_answer(str(tmp_path / "slake"))
+  result = subprocess.run(
+      [sys.executable, "-m", "biomed_jax.data.prepare", "--dataset=slake", "--on_error=raise",
+       f"--manual_dir={tmp_path}", f"--data_dir={tmp_path / 'out'}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 1
+  assert "prepare failed: [slake]" in result.stderr and "record '9837'" in result.stderr
+  assert "empty or missing 'answer'" in result.stderr and "Traceback" not in result.stderr
+  assert not os.path.exists(tfds_builders.prepared_dir(str(tmp_path / "out"), "slake"))
+
+
+def test_prepare_all_over_every_fixture_prints_the_summary_table(tmp_path):
+  all_fixtures.write_all(str(tmp_path / "data"))
+  lines = []
+  done = prepare.prepare_all(str(tmp_path / "data"), str(tmp_path / "out"), log=lines.append)
+  assert set(done) == set(readers.READERS) - set(readers.SAMPLE_TASKS)
+  for name, (_, sizes, _) in pf.EXPECTED.items():
+    assert done[name] == sizes, name
+  table = lines[-1].splitlines()
+  assert table[0] == "| dataset | split | records | skipped |"
+  assert "| slake | train | 2 | empty_field 1 |" in table
+  assert "| rsna_pneumonia | train | 2 | missing_image 1 |" in table
+  assert "| mimic_iii | train | 1 | bad_value 1, empty_field 1 |" in table
+  # One row per split the dataset has; a split with no records shows 0 (TFDS writes none).
+  assert len(table) == 2 + sum(len(readers.get(name).splits) for name in done)
+  assert sum(row.endswith("| 0 | - |") for row in table) == \
+      len(table) - 2 - sum(len(sizes) for sizes in done.values())

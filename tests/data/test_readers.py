@@ -10,6 +10,7 @@ from PIL import Image
 import pytest
 
 from biomed_jax.data import readers
+from biomed_jax.data import tasks
 from biomed_jax.data.records import DataError
 import native_fixtures as nf
 
@@ -29,7 +30,9 @@ def test_registry_covers_every_dataset_with_family_splits_and_help():
       "bioinstruct", "llava_med", "pathmnist", "chestmnist", "dermamnist", "octmnist",
       "pneumoniamnist", "retinamnist", "breastmnist", "bloodmnist", "tissuemnist",
       "organamnist", "organcmnist", "organsmnist", "sample_image_classification", "sample_vqa",
-      "sample_captioning", "sample_text_understanding", "sample_summarization", "sample_qa"}
+      "sample_captioning", "sample_text_understanding", "sample_summarization", "sample_qa",
+      "shenzhen_cxr", "montgomery_cxr", "rsna_pneumonia", "cbis_ddsm", "mimic_iii",
+      "mimic_cxr_sum", "trec_ct_2022", "bioasq", "box"}
   assert set(readers.READERS) == expected
   for name, spec in readers.READERS.items():
     assert spec.name == name
@@ -167,6 +170,14 @@ def test_iu_xray_r2gen_annotation_with_two_views(tmp_path):
                              os.path.join(root, "images", "CXR2384_IM-0942", "1.png"))
   [validation] = read_all("iu_xray", root, "validation")
   assert validation.id == "CXR1000_IM-0003"
+
+
+def test_iu_xray_split_key_with_stray_spaces(tmp_path):
+  # One shared copy of annotation.json spells its test key " test ".
+  annotation = dict(nf.IU_XRAY_ANNOTATION)
+  annotation[" test "] = annotation.pop("test")
+  root = nf.write_r2gen(str(tmp_path), annotation)
+  assert [r.id for r in read_all("iu_xray", root, "test")] == ["CXR3_IM-1384"]
 
 
 def test_mimic_cxr_r2gen_annotation(tmp_path):
@@ -376,17 +387,37 @@ def test_bioinstruct_list_and_jsonl(tmp_path):
   assert [r.fields for r in lines] == nf.BIOINSTRUCT_ITEMS
 
 
-def test_llava_med_conversations_without_image_token(tmp_path):
+def test_llava_med_every_turn_is_an_example_with_its_history(tmp_path):
   root = nf.write_llava_med(str(tmp_path))
   records = read_all("llava_med", root, "train")
-  assert [r.id for r in records] == ["10.1155/2014/935932_F1", "PMC4083729_F2"]
-  first = records[0]
+  # Two conversations: two exchanges, then one.
+  assert [r.id for r in records] == ["10.1155/2014/935932_F1#1", "10.1155/2014/935932_F1#2",
+                                     "PMC4083729_F2#1"]
+  first, second, third = records
   assert first.fields["question"] == "What is the main finding in the image?"
   assert first.fields["answer"] == "The image shows a large mass in the right kidney."
-  assert first.fields["conversations"][2:] == ["Is there calcification?",
-                                               "Yes, there are small calcifications."]
-  assert first.images == (os.path.join(root, "images", "10.1155_2014_935932_F1.jpg"),)
-  assert records[1].fields["question"] == "Describe the modality."
+  assert first.fields["history"] == ""
+  assert second.fields["question"] == "Is there calcification?"
+  assert second.fields["answer"] == "Yes, there are small calcifications."
+  assert second.fields["history"] == ("Q: What is the main finding in the image? "
+                                      "A: The image shows a large mass in the right kidney.")
+  image = os.path.join(root, "images", "10.1155_2014_935932_F1.jpg")
+  assert first.images == second.images == (image,)
+  assert third.fields["question"] == "Describe the modality." and third.fields["history"] == ""
+  task = tasks.get_task("llava_med")
+  assert task.source(first) == "What is the main finding in the image?"
+  assert task.source(second) == ("Is there calcification? Conversation so far: Q: What is the "
+                                 "main finding in the image? A: The image shows a large mass "
+                                 "in the right kidney.")
+
+
+def test_llava_med_items_without_an_image_are_text_only(tmp_path):
+  items = [{"id": "text-only", "conversations": [
+      {"from": "human", "value": "What does CT stand for?"},
+      {"from": "gpt", "value": "Computed tomography."}]}]
+  nf.write_json(os.path.join(str(tmp_path), "llava_med_instruct_10k.json"), items)
+  [record] = read_all("llava_med", str(tmp_path), "train")  # no images/ folder at all
+  assert record.images == () and record.fields["answer"] == "Computed tomography."
 
 
 def test_sample_tasks_read_through_the_registry():

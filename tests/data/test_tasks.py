@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import native_fixtures as nf
+import pool_fixtures as pf
 from biomed_jax.data import readers
 from biomed_jax.data import tasks
 from biomed_jax.data.records import DataError, Record
@@ -36,6 +37,11 @@ def _writer_table():
       "bioinstruct": (nf.write_bioinstruct, "train"),
       "llava_med": (nf.write_llava_med, "train"),
   }
+  # Splits without the fixtures' deliberately bad records (read here with on_error="raise").
+  clean = {"rsna_pneumonia": "validation", "mimic_iii": "validation",
+           "mimic_cxr_sum": "validation", "box": "test"}
+  table.update({name: (writer, clean.get(name, "train"))
+                for name, (writer, _, _) in pf.EXPECTED.items()})
   for flag in tasks.MEDMNIST_SUBSETS:
     if flag == "chestmnist":
       table[flag] = (lambda r: nf.write_medmnist(r, "chestmnist", chest, rgb=False), "train")
@@ -49,6 +55,21 @@ def test_every_reader_dataset_has_a_task_and_every_task_a_reader():
   assert set(readers.READERS) <= task_datasets
   assert task_datasets <= set(readers.READERS)
   assert set(tasks.SAMPLE_TASKS) <= set(tasks.TASKS)
+
+
+def test_one_registration_per_dataset_gives_reader_and_task_the_same_family():
+  from biomed_jax.data import families  # pylint: disable=g-import-not-at-top
+  from biomed_jax.data.readers import sample  # pylint: disable=g-import-not-at-top
+  assert tasks.FAMILIES is readers.FAMILIES is families.FAMILIES
+  assert tasks.SAMPLE_TASKS is readers.SAMPLE_TASKS is sample.SAMPLE_TASKS
+  for name, spec in readers.READERS.items():
+    assert tasks.TASKS[name].family == spec.family, name
+  assert {readers.READERS[n].folder for n in tasks.SAMPLE_TASKS} == {"sample"}
+  # The sources the two registries used to disagree on.
+  assert tasks.TASKS["llava_med"].family == "instruction"
+  assert tasks.TASKS["llava_med"].image_use == "optional"
+  assert tasks.TASKS["healthcaremagic"].family == readers.READERS["icliniq"].family == \
+      "summarization"
 
 
 @pytest.mark.parametrize("name", sorted(tasks.TASKS))

@@ -142,8 +142,96 @@ with its llava/data/download_images.py. Expected layout:
   <root>/images/<image>
 Training data only (split "train")."""
 
+BOX = """\
+BoX (Parmar et al. 2022) or any Natural-Instructions v2 tasks -- folder `box/`.
+Task files as in https://github.com/allenai/natural-instructions (tasks/*.json); BoX's
+definitions and examples are in https://github.com/Mihir3009/In-BoXBART (templates/).
+Expected layout:
+  <root>/tasks/task<N>_<name>.json   {Definition: [text], Positive Examples: [{input, output,
+        explanation}], Instances: [{id, input, output: [..]}], ...}
+  <root>/splits/default/test_tasks.txt   held-out task names, one a line (optional)
+Held-out tasks -> test; the others' instances: crc32(id) % 100 < 95 -> train, else
+validation (no split file: 90/5/5 over all instances)."""
+
 SAMPLE = """\
 The sample mixture shipped with biomed_jax -- folder `sample/` (default: the package's
 biomed_jax/assets/sample). Expected layout:
   <root>/<task>/train.jsonl, <root>/<task>/validation.jsonl (+ <root>/<task>/images/)
         one {id, image: "images/<file>.png" | null, <fields>} per line"""
+
+SHENZHEN = """\
+Shenzhen chest X-ray set (Jaeger et al. 2014) -- folder `shenzhen/`.
+Get ChinaSet_AllFiles.zip from
+https://data.lhncbc.nlm.nih.gov/public/Tuberculosis-Chest-X-ray-Datasets/Shenzhen-Hospital-CXR-Set/
+and unzip it (<root> may hold ChinaSet_AllFiles/).
+Expected layout:
+  <root>/CXR_png/CHNCXR_0001_0.png     suffix _0 normal, _1 tuberculosis
+  <root>/ClinicalReadings/CHNCXR_0001_0.txt   "male 45yrs" then the reading (optional)
+No published split: crc32(image id) % 100 < 70 -> train, < 80 -> validation, else test."""
+
+MONTGOMERY = """\
+Montgomery County chest X-ray set (Jaeger et al. 2014) -- folder `montgomery/`.
+Get NLM-MontgomeryCXRSet.zip from
+https://data.lhncbc.nlm.nih.gov/public/Tuberculosis-Chest-X-ray-Datasets/Montgomery-County-CXR-Set/
+and unzip it (<root> may hold MontgomerySet/). Expected layout:
+  <root>/CXR_png/MCUCXR_0001_0.png     suffix _0 normal, _1 tuberculosis
+  <root>/ClinicalReadings/MCUCXR_0001_0.txt   "Patient's Sex: F", "Patient's Age: 040Y",
+                                        then the reading (optional)
+No published split: crc32(image id) % 100 < 70 -> train, < 80 -> validation, else test."""
+
+RSNA_PNEUMONIA = """\
+RSNA Pneumonia Detection Challenge (2018) -- folder `rsna_pneumonia/`.
+Get rsna-pneumonia-detection-challenge.zip from
+https://www.kaggle.com/c/rsna-pneumonia-detection-challenge/data and unzip it. Expected layout:
+  <root>/stage_2_train_labels.csv          patientId, x, y, width, height, Target (one row
+                                           per opacity box; Target 1 = pneumonia)
+  <root>/stage_2_detailed_class_info.csv   patientId, class (optional)
+  <root>/stage_2_train_images/<patientId>.dcm
+The test images have no labels. Split: crc32(patientId) % 100 < 90 -> train, < 95 ->
+validation, else test (the zero-shot evaluation split)."""
+
+CBIS_DDSM = """\
+CBIS-DDSM (Lee et al. 2017) -- folder `cbis_ddsm/`.
+Get the DICOM images with the NBIA Data Retriever and the four case-description CSVs from
+https://www.cancerimagingarchive.net/collection/cbis-ddsm/. Expected layout:
+  <root>/mass_case_description_{train,test}_set.csv, calc_case_description_{train,test}_set.csv
+        columns patient_id, left or right breast, image view, abnormality id, abnormality type,
+        pathology (MALIGNANT | BENIGN | BENIGN_WITHOUT_CALLBACK), image file path, ...
+  <root>/CBIS-DDSM/Mass-Training_P_00001_LEFT_CC/<study UID>/<series UID>/1-1.dcm
+        (the full mammogram; when the CSV's UIDs differ from the download's, the one .dcm
+        under the first folder is used). Label: benign / malignant."""
+
+MIMIC_III = """\
+MIMIC-III Clinical Database 1.4 (Johnson et al. 2016), radiology notes -- folder `mimic_iii/`.
+Credentialed access at https://physionet.org/content/mimiciii/1.4/. Expected layout:
+  <root>/NOTEEVENTS.csv.gz (or NOTEEVENTS.csv)   ROW_ID, ..., CATEGORY, DESCRIPTION, ISERROR, TEXT
+Radiology notes: FINDINGS section -> IMPRESSION section. No published split: crc32(ROW_ID)
+% 100 < 90 -> train, < 95 -> validation, else test."""
+
+MIMIC_CXR_REPORTS = """\
+MIMIC-CXR 2.0 reports, findings -> impression -- folder `mimic_cxr_reports/`.
+Johnson et al. 2019. Credentialed access: mimic-cxr-reports.zip from
+https://physionet.org/content/mimic-cxr/ and mimic-cxr-2.0.0-split.csv.gz from
+https://physionet.org/content/mimic-cxr-jpg/. Expected layout:
+  <root>/files/p10/p10000032/s50414267.txt   one free-text report per study
+  <root>/mimic-cxr-2.0.0-split.csv.gz        dicom_id, study_id, subject_id, split
+                                             (train | validate | test)"""
+
+TREC_CT = """\
+TREC 2022 Clinical Trials track -- folder `trec_ct_2022/`.
+Get topics2022.xml, qrels2022.txt and ClinicalTrials.2021-04-27.part{1..5}.zip from
+https://www.trec-cds.org/2022.html and unzip the parts. Expected layout:
+  <root>/topics2022.xml     <topics><topic number="1">patient description</topic>...
+  <root>/qrels2022.txt      lines "topic 0 NCT00000102 relevance" (0 not relevant,
+                            1 excluded, 2 eligible)
+  <root>/<part>/NCT0000xxxx/NCT00000102.xml   ClinicalTrials.gov records
+Split by topic: crc32("topic N") % 100 < 70 -> train, < 80 -> validation, else test."""
+
+BIOASQ = """\
+BioASQ Task B (Tsatsaronis et al. 2015), yes/no questions -- folder `bioasq/`.
+Register at http://participants-area.bioasq.org/datasets/ and get the Task B training set
+and the gold test batches of the following year. Expected layout:
+  <root>/training<N>b.json     {"questions": [{id, type, body, exact_answer, ideal_answer,
+                               snippets: [{text, ...}], ...}]}
+  <root>/<N+1>B<k>_golden.json the test batches' gold files (optional; test split)
+train/validation: crc32(question id) % 100 < 90 -> train, else validation."""

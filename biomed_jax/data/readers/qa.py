@@ -1,9 +1,10 @@
-"""Question answering: PubMedQA (PQA-L), MedQA (USMLE) and MedMCQA, as published.
+"""Question answering: PubMedQA (PQA-L), MedQA (USMLE), MedMCQA and BioASQ, as published.
 
 Fields: question, answer, options (list), answer_idx (letter; PubMedQA: the decision) and
 context (PubMedQA).
 """
 
+import glob
 import math
 import os
 import random
@@ -174,3 +175,61 @@ def scan_medmcqa(dataset: str, root: str, split: str) -> common.ScanResult:
         "subject_name": common.text(item.get("subject_name")),
         "topic_name": common.text(item.get("topic_name")),
     })
+
+
+# ---------------------------------------------------------------------------------------------
+# BioASQ Task B (Tsatsaronis et al. 2015): training<N>b.json, {"questions": [{id, type: yesno |
+# factoid | list | summary, body, exact_answer, ideal_answer, documents, snippets: [{text,
+# ...}]}]}, and the test batches' gold files <N>B<k>_golden.json in the same format. The yes/no
+# questions are read (accuracy); exact_answer is published as "yes", "Yes" or ["yes"].
+# train/validation: hash of the question id (90/10) over the training file; test: the golden
+# files (none: no test split).
+BIOASQ_DECISIONS = ("yes", "no")
+
+
+def _bioasq_files(dataset: str, root: str, split: str) -> list[str]:
+  if split == "test":
+    return sorted(glob.glob(os.path.join(glob.escape(root), "*golden*.json")))
+  found = sorted(p for p in glob.glob(os.path.join(glob.escape(root), "training*.json")))
+  if not found:
+    raise common.MissingData(dataset, os.path.join(root, "training<N>b.json"))
+  return found[-1:]  # the newest training file holds all earlier years' questions
+
+
+def _bioasq_answer(value) -> str:
+  while isinstance(value, list) and value:
+    value = value[0]
+  return common.text(value).strip().lower() if not isinstance(value, list) else ""
+
+
+def scan_bioasq(dataset: str, root: str, split: str) -> common.ScanResult:
+  for path in _bioasq_files(dataset, root, split):
+    data = common.load_json(dataset, path)
+    questions = data.get("questions") if isinstance(data, dict) else None
+    questions = common.expect_list(dataset, path, questions, 'an object with a "questions" list')
+    for index, item in enumerate(questions):
+      if not isinstance(item, dict) or not common.text(item.get("id")).strip():
+        yield common.BadRecord(dataset, path, f"#{index}", "not an object with an id",
+                               common.MALFORMED)
+        continue
+      record_id = common.text(item["id"]).strip()
+      if common.text(item.get("type")).strip().lower() != "yesno":
+        continue
+      if split != "test" and common.hash_split(record_id, 10, 0) != split:
+        continue
+      answer = _bioasq_answer(item.get("exact_answer"))
+      if answer not in BIOASQ_DECISIONS:
+        yield common.BadRecord(dataset, path, record_id,
+                               f"exact_answer {item.get('exact_answer')!r} is not yes/no",
+                               common.BAD_VALUE)
+        continue
+      snippets = [common.text(s.get("text")).strip() for s in item.get("snippets") or []
+                  if isinstance(s, dict)]
+      ideal = item.get("ideal_answer")
+      yield Record(dataset=dataset, split=split, id=record_id, source=path, fields={
+          "question": common.text(item.get("body")),
+          "context": " ".join(s for s in snippets if s),
+          "answer": answer,
+          "options": list(BIOASQ_DECISIONS),
+          "ideal_answer": common.text(ideal[0] if isinstance(ideal, list) and ideal else ideal),
+      })

@@ -156,11 +156,28 @@ PMC_VQA_FILES = {"train": "train.csv", "test": "test.csv"}
 _LETTERS = ("A", "B", "C", "D")
 
 
+def _surrogate_lines(f):
+  """Text lines of a binary file; bytes that are not UTF-8 become surrogates, so one bad row
+  can be reported and skipped instead of stopping the whole file."""
+  for number, raw in enumerate(f):
+    if number == 0 and raw.startswith(b"\xef\xbb\xbf"):
+      raw = raw[3:]
+    yield raw.decode("utf-8", errors="surrogateescape")
+
+
+def _is_utf8(row: dict) -> bool:
+  try:
+    "".join(str(v) for v in row.values()).encode("utf-8")
+    return True
+  except UnicodeEncodeError:
+    return False
+
+
 def scan_pmc_vqa(dataset: str, root: str, split: str) -> common.ScanResult:
   path = common.require(dataset, os.path.join(root, PMC_VQA_FILES[split]))
   image_dir = common.require(dataset, os.path.join(root, "images"))
-  with open(path, newline="", encoding="utf-8-sig") as f:
-    reader = csv.DictReader(f)
+  with open(path, "rb") as f:
+    reader = csv.DictReader(_surrogate_lines(f))
     header = reader.fieldnames or []
     missing = [c for c in ("Figure_path", "Question", "Answer_label") if c not in header]
     missing += [f"Choice {l}" for l in _LETTERS if f"Choice {l}" not in header]
@@ -176,6 +193,11 @@ def scan_pmc_vqa(dataset: str, root: str, split: str) -> common.ScanResult:
         if None in row:  # more cells than header columns
           yield common.BadRecord(dataset, path, record_id,
                                  f"row at line {reader.line_num} has extra cells",
+                                 common.MALFORMED)
+          continue
+        if not _is_utf8(row):
+          yield common.BadRecord(dataset, path, record_id,
+                                 f"row at line {reader.line_num} is not UTF-8 text",
                                  common.MALFORMED)
           continue
         label = common.text(row.get("Answer_label")).strip().upper()
