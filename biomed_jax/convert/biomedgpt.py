@@ -136,20 +136,22 @@ def _leaves(tree):
     yield tree
 
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("checkpoint", None, "fairseq .pt file or HF-format OFA folder.")
-flags.DEFINE_string("out", None, "Output folder (new).")
-flags.DEFINE_bool("ema", False, "Take the EMA weights of a fairseq checkpoint.")
-flags.DEFINE_bool("scan_layers", True, "Store layers stacked for nn.scan (the default "
-                  "model setting); must match config.model.scan_layers where it is loaded.")
-flags.DEFINE_integer("image_size", None, "Image resolution the model is used at (default: "
-                     "the checkpoint's patch_image_size, else 384).")
-flags.DEFINE_string("tokenizer_dir", None, "Folder with the tokenizer files, if not beside "
-                    "the checkpoint.")
+def _define_flags():
+  """Flags exist only when run as a program (importing several converters must not clash)."""
+  flags.DEFINE_string("checkpoint", None, "fairseq .pt file or HF-format OFA folder.")
+  flags.DEFINE_string("out", None, "Output folder (new).")
+  flags.DEFINE_bool("ema", False, "Take the EMA weights of a fairseq checkpoint.")
+  flags.DEFINE_bool("scan_layers", True, "Store layers stacked for nn.scan (the default "
+                    "model setting); must match config.model.scan_layers where it is loaded.")
+  flags.DEFINE_integer("image_size", None, "Image resolution the model is used at (default: "
+                       "the checkpoint's patch_image_size, else 384).")
+  flags.DEFINE_string("tokenizer_dir", None, "Folder with the tokenizer files, if not beside "
+                      "the checkpoint.")
 
 
 def main(argv):
   del argv
+  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
   try:
     convert(FLAGS.checkpoint, FLAGS.out, FLAGS.ema, FLAGS.scan_layers, FLAGS.tokenizer_dir,
             FLAGS.image_size)
@@ -159,5 +161,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   flags.mark_flags_as_required(["checkpoint", "out"])
   app.run(main)
