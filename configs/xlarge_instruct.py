@@ -1,4 +1,4 @@
-"""BiomedGPT-XLarge (~930M) instruction tuning on a mixture over all six task families.
+"""BiomedGPT-XLarge (929M, OFA flavour) instruction tuning on a mixture of all six task families.
 
   configs/xlarge_instruct.py             the benchmark mixture: the recipe
                                          biomed_jax/data/recipes.py:BIOMEDGPT_INSTRUCT
@@ -14,7 +14,7 @@ from biomed_jax.data import recipes
 
 
 def get_config(arg=None):
-  return instruct_config("t5_xlarge", **config_lib.parse_arg(arg, data="benchmarks"))
+  return instruct_config("biomedgpt_xlarge", **config_lib.parse_arg(arg, data="benchmarks"))
 
 
 def instruct_config(variant: str, data: str):
