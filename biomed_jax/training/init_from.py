@@ -2,19 +2,19 @@
 or from another run's workdir (its latest checkpoint; the EMA weights when it kept them), e.g.
 fine-tuning an instruction-tuned run.
 
-Parameters present in the folder replace the fresh ones (same path, same shape); parameters
-the folder lacks (e.g. the vision encoder of a text-only T5 import) keep their fresh values.
-Both lists are logged. A shape mismatch or a different layer layout is an error.
+Only parameters and BatchNorm statistics are taken (biomed_jax.weights), never the other
+run's optimizer state or step. Parameters present in the folder replace the fresh ones (same
+path, same shape); parameters the folder lacks (e.g. the vision encoder of a text-only T5
+import) keep their fresh values. Both lists are logged. A shape mismatch or a different layer
+layout is an error.
 """
-
-import os
 
 from absl import logging
 import jax
 import numpy as np
 
-from biomed_jax import checkpointing
-from biomed_jax.model import ModelConfig, pretrained
+from biomed_jax import weights
+from biomed_jax.model import ModelConfig
 
 
 def _flatten(tree) -> dict[str, np.ndarray]:
@@ -22,29 +22,13 @@ def _flatten(tree) -> dict[str, np.ndarray]:
           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
-def _read(directory: str) -> tuple[ModelConfig, dict]:
-  """(model config, {"params", "batch_stats"}) of a pretrained folder or a training workdir."""
-  if not os.path.isdir(os.path.join(directory, "checkpoints")):
-    return pretrained.load_config(directory), pretrained.load_variables(directory)
-  ckpt = checkpointing.Checkpointer(directory, every_steps=1, keep=1)
-  try:
-    step = ckpt.latest_step()
-    if step is None:
-      raise FileNotFoundError(f"init_from={directory}: its checkpoints/ folder holds no "
-                              "complete checkpoint")
-    config = ModelConfig.from_dict(ckpt.read_meta(step)["model_config"])
-    state = ckpt.restore_state(step, None)
-  finally:
-    ckpt.close()
-  params = state.get("ema_params") or state["params"]
-  logging.info("init_from %s: step %d, %s weights", directory, step,
-               "EMA" if state.get("ema_params") else "raw")
-  return config, {"params": params, "batch_stats": state.get("batch_stats")}
-
-
 def load_into(params, batch_stats, directory: str, model_config: ModelConfig):
   """Returns (params, batch_stats) with the folder's values placed on the existing shardings."""
-  saved_config, saved = _read(directory)
+  loaded = weights.load(directory)
+  saved_config, saved = loaded.model_config, loaded.variables
+  if loaded.kind == "run":
+    logging.info("init_from %s: step %d, %s weights", directory, loaded.step,
+                 "EMA" if loaded.ema else "raw")
   if saved_config.scan_layers != model_config.scan_layers:
     raise ValueError(f"init_from={directory} stores layers with scan_layers="
                      f"{saved_config.scan_layers}, but config.model.scan_layers="
