@@ -260,9 +260,12 @@ class EncoderDecoder(nn.Module):
 
   def setup(self):
     cfg = self.config
+    # Tied, unscaled logits (OFA) need OFA's small N(0, 1/d) table at init; T5 scales the
+    # logits instead (or has a separate output layer).
+    std = cfg.d_model ** -0.5 if cfg.tie_embeddings and not cfg.scale_tied_logits else 1.0
     self.embedding = nn.Embed(
         cfg.vocab_size, cfg.d_model, dtype=cfg.dtype, param_dtype=cfg.param_dtype,
-        embedding_init=partitioned(normal_init(1.0), ("vocab", "embed")))
+        embedding_init=partitioned(normal_init(std), ("vocab", "embed")))
     self.vision = VisionEncoder(cfg, train=self.train)
     self.encoder = Encoder(cfg, train=self.train)
     self.decoder = Decoder(cfg, train=self.train, decode=self.decode,
