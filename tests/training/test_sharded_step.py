@@ -10,7 +10,16 @@ from biomed_jax import sharding
 from biomed_jax.model import EncoderDecoder, model_config
 from biomed_jax.training import optimizer, state as state_lib, step as step_lib
 
-CFG = model_config("t5_tiny", vocab_size=256, image_size=64, dropout_rate=0.1)
+# Both flavours; the OFA one with drop-path on, so per-sample drop-path is checked too.
+CONFIGS = {
+    "t5": model_config("t5_tiny", vocab_size=256, image_size=64, dropout_rate=0.1),
+    "ofa": model_config("biomedgpt_tiny", vocab_size=256, logit_vocab_size=250, d_model=32,
+                        num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=2,
+                        num_decoder_layers=2, vision_layers=(1, 1, 1), vision_width=16,
+                        image_size=64, image_position_buckets=8, token_bucket_size=16,
+                        max_positions=32, drop_path_rate=0.1, pad_id=0, eos_id=1, bos_id=0),
+}
+VOCAB = 250  # ids the batches use: inside both configs' scored vocabulary
 OPT = ml_collections.ConfigDict(dict(
     learning_rate=1e-3, warmup_steps=0, decay="constant", end_learning_rate_factor=0.0,
     b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.01, grad_clip_norm=1.0))
@@ -18,9 +27,9 @@ OPT = ml_collections.ConfigDict(dict(
 
 def _batch(rng):
   b, ls, lt = 8, 12, 6
-  enc = rng.integers(3, CFG.vocab_size, (b, ls)).astype(np.int32)
+  enc = rng.integers(3, VOCAB, (b, ls)).astype(np.int32)
   enc[::3, 8:] = 0  # padding
-  targets = rng.integers(3, CFG.vocab_size, (b, lt)).astype(np.int32)
+  targets = rng.integers(3, VOCAB, (b, lt)).astype(np.int32)
   weights = np.ones((b, lt), np.float32)
   weights[::2, 4:] = 0
   return {
@@ -33,12 +42,12 @@ def _batch(rng):
   }
 
 
-def _one_step(mesh_axes, devices, batch):
+def _one_step(cfg, mesh_axes, devices, batch):
   mesh = sharding.make_mesh(mesh_axes, devices)
   rules = sharding.DEFAULT_RULES
-  model = EncoderDecoder(CFG)
+  model = EncoderDecoder(cfg)
   tx = optimizer.make_optimizer(OPT, total_steps=10)
-  inputs = state_lib.example_inputs(CFG, 8, 12, 6)
+  inputs = state_lib.example_inputs(cfg, 8, 12, 6)
   state, shardings = state_lib.create_state(model, tx, inputs, mesh, rules, seed=0)
   initial_params = jax.device_get(state.params)
   step = step_lib.jit_train_step(step_lib.make_train_step(model, tx, label_smoothing=0.1),
@@ -62,12 +71,13 @@ def _rel_error(a, b):
   return float(np.sqrt(diff / sum(np.sum(np.float64(y) ** 2) for _, y in pairs)))
 
 
-@pytest.fixture(scope="module")
-def steps():
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def steps(request):
   assert len(jax.devices()) == 8, "tests/conftest.py should give 8 CPU devices"
+  cfg = CONFIGS[request.param]
   batch = _batch(np.random.default_rng(0))
-  single = _one_step({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1], batch)
-  sharded = _one_step({"data": 2, "fsdp": 2, "tensor": 2}, jax.devices(), batch)
+  single = _one_step(cfg, {"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1], batch)
+  sharded = _one_step(cfg, {"data": 2, "fsdp": 2, "tensor": 2}, jax.devices(), batch)
   return single, sharded
 
 
@@ -98,16 +108,24 @@ def test_sharded_step_equals_single_device_step(steps):
 def test_parameter_shardings_follow_the_rules(steps):
   *_, state = steps[1]
   params = state.params
-  expect = {
-      # scanned layers carry a leading, unsharded "layers" axis
-      ("encoder", "layers", "attention", "query", "kernel"): P(None, "fsdp", "tensor", None),
-      ("encoder", "layers", "attention", "out", "kernel"): P(None, "tensor", None, "fsdp"),
-      ("decoder", "layers", "mlp", "wi", "kernel"): P(None, "fsdp", "tensor"),
-      ("decoder", "layers", "mlp", "wo", "kernel"): P(None, "tensor", "fsdp"),
-      ("embedding", "embedding"): P("tensor", "fsdp"),
-      ("encoder", "relative_position_bias", "embedding"): P(None, "tensor"),
+  if "relative_position_bias" not in params["encoder"]:  # the OFA flavour's own tables
+    expect = {
+        ("encoder", "layers", "token_relative_bias"): P(None, None, "tensor"),
+        ("encoder", "positions", "text"): P(None, "fsdp"),
+        ("decoder", "cross_position_bias", "query", "kernel"): P("fsdp", "tensor", None),
+        ("encoder", "layers", "attention", "head_scale"): P(None, "tensor"),
+        ("embedding", "embedding"): P("tensor", "fsdp"),
+    }
+  else:
+    expect = {  # scanned layers carry a leading, unsharded "layers" axis
+        ("encoder", "layers", "attention", "query", "kernel"): P(None, "fsdp", "tensor", None),
+        ("encoder", "layers", "attention", "out", "kernel"): P(None, "tensor", None, "fsdp"),
+        ("decoder", "layers", "mlp", "wi", "kernel"): P(None, "fsdp", "tensor"),
+        ("decoder", "layers", "mlp", "wo", "kernel"): P(None, "tensor", "fsdp"),
+        ("embedding", "embedding"): P("tensor", "fsdp"),
+        ("encoder", "relative_position_bias", "embedding"): P(None, "tensor"),
       ("vision", "stem", "conv", "kernel"): P(None, None, None, "fsdp"),
-  }
+    }
   for path, spec in expect.items():
     leaf = params
     for key in path:
