@@ -92,6 +92,11 @@ class PositionEmbeddings(nn.Module):
     self.image_norm = Norm(float_cfg)
 
   def text(self, positions):
+    if positions.shape[0] > min(self.config.max_positions, BUCKET_RANGE):
+      raise ValueError(f"{positions.shape[0]} text positions exceed model.max_positions="
+                       f"{self.config.max_positions} (the BiomedGPT flavour holds at most "
+                       f"{min(self.config.max_positions, BUCKET_RANGE)}): shorten "
+                       "data.max_source_len / data.max_target_len")
     return self.text_norm(jnp.asarray(self.text_table, jnp.float32)[positions])
 
   def image(self, grid_h: int, grid_w: int):
