@@ -116,3 +116,12 @@ def test_remat_policies_do_not_change_gradients(variables, policy):
                            remat_policy=policy)
   got = jax.jit(jax.grad(loss), static_argnums=1)(text_params, remat_cfg)
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, atol=1e-6, rtol=1e-5), got, base)
+
+
+def test_ofa_text_longer_than_the_position_table_is_refused():
+  cfg = model_config("biomedgpt_tiny", vocab_size=128, logit_vocab_size=100, d_model=16,
+                     num_heads=2, head_dim=8, d_ff=32, num_encoder_layers=1,
+                     num_decoder_layers=1, max_positions=8, image_size=64)
+  tokens = np.ones((1, 12), np.int32)
+  with pytest.raises(ValueError, match="model.max_positions=8"):
+    jax.eval_shape(EncoderDecoder(cfg).init, jax.random.key(0), tokens, tokens[:, :4])
