@@ -2,7 +2,6 @@
 mapping, on a byte-level BPE trained here; exact round trips; <mask>/<code_i>/<bin_i> ids as
 OFA lays them out; the factory and the files a checkpoint carries."""
 
-import json
 import pickle
 
 import numpy as np
@@ -13,12 +12,7 @@ import transformers
 from biomed_jax.data import ofa_tokenizer
 from biomed_jax.data import tokenizer as tokenizer_lib
 
-CORPUS = [
-    "The chest radiograph shows cardiomegaly with a small left pleural effusion.",
-    "No pneumothorax. Axial T1-weighted MRI of the brain isn't remarkable; it's fine.",
-    "What abnormality is seen in the lung? Is there a mass in the right upper lobe?",
-    "Hematoxylin and eosin stain, 40x: colorectal adenocarcinoma tissue (CRC-VAL-HE-7K).",
-] * 30
+from bpe_fixtures import gpt2_tokens, make_bpe_files  # pylint: disable=g-bad-import-order
 
 TEXTS = [
     "what does the image describe?",
@@ -32,41 +26,9 @@ TEXTS = [
 ]
 
 
-def _gpt2_tokens(vocab):
-  return {i: t for t, i in vocab.items()}
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-  """A trained byte-level BPE in both release layouts, with a shuffled dict.txt."""
-  root = tmp_path_factory.mktemp("bpe")
-  trainer = tokenizers.ByteLevelBPETokenizer()
-  trainer.train_from_iterator(CORPUS, vocab_size=400, min_frequency=2, show_progress=False)
-  raw = root / "raw"
-  raw.mkdir()
-  trainer.save_model(str(raw))
-  vocab = json.loads((raw / "vocab.json").read_text())
-  merges = (raw / "merges.txt").read_text()
-  order = np.random.default_rng(0).permutation(len(vocab)).tolist()  # fairseq dict order
-  dict_lines = [f"{g} {1000 - n}" for n, g in enumerate(order)] + ["madeupword0000 0"]
-
-  fairseq = root / "fairseq"
-  fairseq.mkdir()
-  (fairseq / "encoder.json").write_text(json.dumps(vocab))
-  (fairseq / "vocab.bpe").write_text(merges)
-  (fairseq / "dict.txt").write_text("\n".join(dict_lines) + "\n")
-
-  # The HF release layout: vocab.json already in OFA's ids (BART's convention).
-  tokens = _gpt2_tokens(vocab)
-  hf_vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-  hf_vocab.update({tokens[g]: 4 + n for n, g in enumerate(order)})
-  hf_vocab["madeupword0000"] = 4 + len(order)
-  hf_vocab["<mask>"] = 5 + len(order)
-  hf = root / "hf"
-  hf.mkdir()
-  (hf / "vocab.json").write_text(json.dumps(hf_vocab))
-  (hf / "merges.txt").write_text(merges)
-  return {"vocab": vocab, "order": order, "fairseq": fairseq, "hf": hf, "root": root}
+  return make_bpe_files(tmp_path_factory.mktemp("bpe"))
 
 
 def _dict_ids(gpt2_ids, order):
@@ -184,7 +146,7 @@ def test_gpt2_id_missing_from_dict_is_unk_and_filler_decodes_as_word(files, tmp_
   for name in ("encoder.json", "vocab.bpe"):
     (tmp_path / name).write_bytes((files["fairseq"] / name).read_bytes())
   tok = tokenizer_lib.load_tokenizer(str(tmp_path))
-  token = _gpt2_tokens(files["vocab"])[order[0]]
+  token = gpt2_tokens(files["vocab"])[order[0]]
   text = bytes(tokenizers.decoders.ByteLevel().decode([token]), "utf-8").decode()
   oracle = transformers.GPT2Tokenizer(str(tmp_path / "encoder.json"),
                                       str(tmp_path / "vocab.bpe"), add_prefix_space=True)
