@@ -283,6 +283,15 @@ def load_tokenizer(path: str | None, flag: str = "--config.data.tokenizer") -> B
   return Tokenizer(path)
 
 
+def check_ids(tokenizer: BaseTokenizer, model_config) -> None:
+  """Refuses a tokenizer whose pad / eos / decoder-start ids differ from a ModelConfig's."""
+  model_ids = {name: getattr(model_config, name) for name in tokenizer.special_ids}
+  if tokenizer.special_ids != model_ids:
+    raise ValueError(f"the tokenizer's ids {tokenizer.special_ids} differ from the model "
+                     f"config's {model_ids}: set model.pad_id / eos_id / bos_id to the "
+                     "tokenizer's, or use the tokenizer the model was built for")
+
+
 def save_tokenizer(tokenizer: BaseTokenizer, directory: str) -> list[str]:
   """Copies the tokenizer's files into `directory` (a workdir or a pretrained folder; local or
   gs://), keeping files already there, so that `load_tokenizer(directory)` rebuilds it.
