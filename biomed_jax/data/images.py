@@ -11,7 +11,8 @@ RGBA, CMYK) and sometimes as DICOM. All of them become RGB uint8 first:
     inverted, first frame of a multi-frame file, then the [min, max] rescale above.
 Then the image is resized to `image_size` x `image_size` (aspect ratio not kept, as OFA and
 BiomedGPT do) with Pillow's antialiased bicubic filter, and mapped to [-1, 1]
-(mean = std = 0.5).
+(mean = std = 0.5), or standardised by ImageNet's mean and std (`normalize`, BiomedGPT's
+MedMNIST recipe).
 
 Training augmentation is a mild random resized crop (area 80-100%, aspect 3/4-4/3) drawn
 from a caller-given generator, so it is deterministic per (seed, example). No flips:
