@@ -47,11 +47,7 @@ class Evaluator:
     self.decoder_prompt = data_kwargs.get("decoder_prompt", "none")
     self.tasks = list(config.eval.tasks) or [name for name, _ in config.data.mixture]
     for name in self.tasks:
-      task = get_task(name)  # an unknown task fails now, not after hours of training
-      if self.decoder_prompt != "none" and task.candidates == CANDIDATES_FROM_OPTIONS:
-        raise ValueError(f"task {name} scores its options without a decoder prompt; "
-                         f"evaluate it with data.decoder_prompt='none', not "
-                         f"{self.decoder_prompt!r}")
+      get_task(name)  # an unknown task fails now, not after hours of training
     self.batch_sharding = sharding.batch_sharding(mesh, rules)
 
     def loss_sums(variables, batch):
@@ -95,7 +91,8 @@ class Evaluator:
       elif options[row]:  # multiple choice: score every option of this example
         scores = score_candidates(
             self.model, variables, *(a[row:row + 1] for a in arrays),
-            [self.tokenizer.encode(o) for o in options[row]])
+            [self.tokenizer.encode(o) for o in options[row]],
+            decoder_prompt=self.decoder_prompt)
         predictions.append(options[row][int(scores.best[0])])
       else:
         tokens = free if constrained is None or _is_open(record) else constrained

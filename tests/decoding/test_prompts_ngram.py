@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from biomed_jax.data import prompts as prompts_lib
-from biomed_jax.decoding import CandidateTrie, decode
+from biomed_jax.decoding import CandidateTrie, decode, score_candidates
 from biomed_jax.decoding.constraints import no_repeat_ngram_mask
 
 from id_fixtures import (CANDIDATES, ID_SETS, MAX_LEN, banned_tokens, make_setup,  # pylint: disable=g-bad-import-order
@@ -61,6 +61,8 @@ def test_prompted_trie_beam_is_the_best_candidate_after_the_prompt(setup):
                beam_size=len(CANDIDATES), length_penalty=1.0, constraint=trie,
                decoder_prompt=mode)
   members(got.tokens, cfg)
+  scored = np.asarray(score_candidates(model, variables, enc, None, None, trie, chunk_size=4,
+                                       decoder_prompt=mode).log_likelihood)
   for i in range(enc.shape[0]):
     normalised = []
     for candidate in CANDIDATES:
@@ -68,7 +70,9 @@ def test_prompted_trie_beam_is_the_best_candidate_after_the_prompt(setup):
       dec = np.array([[cfg.bos_id] + prompts[i] + row[:-1]], np.int32)
       log_probs = np.log(np.asarray(_softmax(forward(variables, enc[i:i + 1], dec)))[0])
       p = len(prompts[i])
-      normalised.append(sum(log_probs[p + t, tok] for t, tok in enumerate(row)) / len(row))
+      total = sum(log_probs[p + t, tok] for t, tok in enumerate(row))
+      np.testing.assert_allclose(scored[i, len(normalised)], total, rtol=1e-4, atol=1e-4)
+      normalised.append(total / len(row))
     assert trie.index_of(np.asarray(got.tokens)[i:i + 1])[0] == int(np.argmax(normalised))
     np.testing.assert_allclose(np.asarray(got.scores)[i], max(normalised), rtol=1e-4,
                                atol=1e-4)
