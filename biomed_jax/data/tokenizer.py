@@ -271,6 +271,10 @@ def load_tokenizer(path: str | None, flag: str = "--config.data.tokenizer") -> B
   if not epath.Path(path).exists():
     raise FileNotFoundError(f"{flag}={path}: no such file or folder (give a SentencePiece "
                             ".model file or a folder with vocab.json + merges.txt)")
+  bpe_names = {name for names in ofa_tokenizer.FILE_SETS for name in names}
+  if os.path.basename(path.rstrip("/")) in bpe_names | {ofa_tokenizer.DICT_FILE}:
+    raise ValueError(f"{flag}={path}: give the folder that holds the BPE files "
+                     f"({' or '.join(ofa_tokenizer.FILE_SETS_HELP)}), not one file")
   kind = tokenizer_kind(path)
   if kind is None:
     raise FileNotFoundError(

@@ -194,6 +194,8 @@ def test_factory_errors_name_the_path_and_flag(files, tmp_path):
     tokenizer_lib.load_tokenizer(missing)
   with pytest.raises(FileNotFoundError, match="--tokenizer=.*vocab.json"):
     tokenizer_lib.load_tokenizer(str(tmp_path), flag="--tokenizer")
+  with pytest.raises(ValueError, match="give the folder"):
+    tokenizer_lib.load_tokenizer(str(files["hf"] / "vocab.json"))
   no_dict = tmp_path / "no_dict"
   no_dict.mkdir()
   for name in ("encoder.json", "vocab.bpe"):
