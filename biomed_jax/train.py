@@ -17,8 +17,8 @@ import numpy as np
 
 from biomed_jax import checkpointing, config_lib, evaluation, sharding
 from biomed_jax.data import pipeline
-from biomed_jax.data.tasks import SAMPLE_TASKS
 from biomed_jax.data import tokenizer as tokenizer_lib
+from biomed_jax.data.tasks import SAMPLE_TASKS
 from biomed_jax.model import EncoderDecoder
 from biomed_jax.training import init_from, optimizer, reporting
 from biomed_jax.training import state as state_lib
