@@ -2,10 +2,11 @@
 the decoder start, the prompt before the answer with loss only on the answer and its EOS,
 padding with the tokenizer's pad id; T5's layout unchanged; image normalisations."""
 
+from absl import flags
 import numpy as np
 import pytest
 
-from biomed_jax.data import batching, images
+from biomed_jax.data import batching, images, pipeline
 from biomed_jax.data import tokenizer as tokenizer_lib
 from biomed_jax.data.records import Record
 from biomed_jax.data.tasks import Task
@@ -89,3 +90,25 @@ def test_image_normalizations():
   np.testing.assert_allclose(images.normalize(pixels, "imagenet")[0, 0], expected, rtol=1e-5)
   with pytest.raises(ValueError, match="normalization"):
     images.normalize(pixels, "clip")
+
+
+def test_ofa_tokenizer_crosses_into_grain_workers(ofa):
+  """The tokenizer pickles into a worker process and builds the same batches there."""
+  flags.FLAGS.mark_as_parsed()
+  kwargs = dict(tokenizer=ofa, batch_size=4, image_size=32, max_source_len=64,
+                max_target_len=96, decoder_prompt="src")
+
+  def first_batches(workers):
+    iterator = pipeline.make_eval_iterator("sample_text_understanding", worker_count=workers,
+                                           **kwargs)
+    try:
+      return [next(iterator) for _ in range(2)]
+    finally:
+      iterator.close()
+
+  local, remote = first_batches(0), first_batches(1)
+  for a, b in zip(local, remote):
+    for key in ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights"):
+      np.testing.assert_array_equal(a[key], b[key])
+  assert (local[0]["encoder_tokens"][:, 0] == ofa.bos_id).all()
+  assert (local[0]["decoder_inputs"][:, 0] == ofa.decoder_start_id).all()
