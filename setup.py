@@ -12,6 +12,7 @@ INSTALL_REQUIRES = [
     "grain==0.2.18",
     "tensorflow-datasets==4.9.10",
     "sentencepiece==0.2.3",
+    "tokenizers==0.22.2",  # GPT-2 byte-level BPE of the OFA / BiomedGPT vocabulary
     "ml_collections==1.1.0",
     "clu==0.0.12",
     "pillow==13.0.0",

@@ -72,7 +72,11 @@ def base_config(variant: str = "t5_tiny") -> ml_collections.ConfigDict:
   c.data.max_target_len = 64
   c.data.data_dir = ""  # prepared ArrayRecord datasets (python -m biomed_jax.data.prepare)
   c.data.sample_root = ""  # the shipped sample mixture; "" = the packaged copy
-  c.data.tokenizer = ""  # SentencePiece model; "" = the shipped biomedical one
+  # A SentencePiece .model, or a folder with vocab.json + merges.txt [+ dict.txt] (OFA /
+  # BiomedGPT's GPT-2 BPE); "" = the shipped biomedical SentencePiece model.
+  c.data.tokenizer = ""
+  c.data.decoder_prompt = "none"  # none | src | prev_output (biomed_jax.data.prompts)
+  c.data.image_normalization = "unit"  # [-1, 1]; or "imagenet" (mean/std)
   c.data.worker_count = 0  # Grain worker processes per host
   c.data.bad_records_train = "skip"  # or "fail"
   c.data.bad_records_eval = "fail"
@@ -104,6 +108,7 @@ def base_config(variant: str = "t5_tiny") -> ml_collections.ConfigDict:
       decode_method="greedy",  # or "beam"
       beam_size=4,
       length_penalty=1.0,
+      no_repeat_ngram_size=0,  # > 0: fairseq's n-gram blocking while decoding
   ))
   c.init_from = ""  # a pretrained folder (python -m biomed_jax.convert.hf_t5 ...)
   return c

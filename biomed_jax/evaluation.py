@@ -44,6 +44,7 @@ class Evaluator:
     self.data_kwargs = data_kwargs
     self.record_kwargs = {k: data_kwargs.get(k) for k in ("data_dir", "sample_root")}
     self.workdir = workdir
+    self.decoder_prompt = data_kwargs.get("decoder_prompt", "none")
     self.tasks = list(config.eval.tasks) or [name for name, _ in config.data.mixture]
     for name in self.tasks:
       get_task(name)  # an unknown task fails now, not after hours of training
@@ -63,7 +64,7 @@ class Evaluator:
     if not answers:
       return None
     return CandidateTrie.from_token_lists([self.tokenizer.encode(a) for a in answers],
-                                          self.tokenizer.eos_id)
+                                          self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id)
 
   def _predict(self, variables, task, batch, records, trie, max_length):
     """Predicted answer texts for the rows of one (sharded) batch."""
@@ -71,16 +72,18 @@ class Evaluator:
     rows = [records[i] if i >= 0 else None for i in np.asarray(batch["example_index"])]
     options = [task.example_candidates(r) if r is not None else None for r in rows]
     cfg = self.config.eval
+    options_kw = dict(method=cfg.decode_method, beam_size=cfg.beam_size,
+                      length_penalty=cfg.length_penalty,
+                      no_repeat_ngram_size=cfg.no_repeat_ngram_size,
+                      decoder_prompt=self.decoder_prompt)
     free = None
     if trie is None or any(r is not None and _is_open(r) for r in rows):
-      free = decode(self.model, variables, *arrays, max_length=max_length,
-                    method=cfg.decode_method, beam_size=cfg.beam_size,
-                    length_penalty=cfg.length_penalty).tokens
+      free = decode(self.model, variables, *arrays, max_length=max_length, **options_kw).tokens
     constrained = None
     if trie is not None:
-      constrained = decode(self.model, variables, *arrays, max_length=max(
-          max_length, trie.max_length), method=cfg.decode_method, beam_size=cfg.beam_size,
-                           length_penalty=cfg.length_penalty, constraint=trie).tokens
+      constrained = decode(self.model, variables, *arrays,
+                           max_length=max(max_length, trie.max_length), constraint=trie,
+                           **options_kw).tokens
     predictions = []
     for row, record in enumerate(rows):
       if record is None:
@@ -88,7 +91,8 @@ class Evaluator:
       elif options[row]:  # multiple choice: score every option of this example
         scores = score_candidates(
             self.model, variables, *(a[row:row + 1] for a in arrays),
-            [self.tokenizer.encode(o) for o in options[row]])
+            [self.tokenizer.encode(o) for o in options[row]],
+            decoder_prompt=self.decoder_prompt)
         predictions.append(options[row][int(scores.best[0])])
       else:
         tokens = free if constrained is None or _is_open(record) else constrained

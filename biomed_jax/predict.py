@@ -9,9 +9,12 @@ r"""Answer a question about an image (or a text-only prompt) with a trained mode
 
 --checkpoint is a training workdir (its latest checkpoint, or --step=N; the EMA parameters
 when the run kept them) or a pretrained folder (model_config.json + variables/, see
-biomed_jax.model.pretrained). The model sees exactly what evaluation gives it: the prompt's
-tokens + EOS, zero-padded to the run's data.max_source_len, and the image decoded, resized to
-the model's image_size and mapped to [-1, 1] by biomed_jax.data.images (no augmentation).
+biomed_jax.model.pretrained). The model sees exactly what evaluation gives it: [bos] the
+prompt's tokens EOS, padded to the run's data.max_source_len, in the tokenizer saved with the
+checkpoint (SentencePiece tokenizer.model, or OFA's vocab.json + merges.txt [+ dict.txt]);
+the image decoded, resized to the model's image_size and normalised as the run's
+data.image_normalization says ([-1, 1] by default; biomed_jax.data.images, no augmentation);
+the run's data.decoder_prompt (BiomedGPT's `src` / `prev_output`) forced and stripped.
 The prompt goes in as written, so phrase it as the training templates do
 (biomed_jax.data.tasks.TEMPLATES: a VQA question as is, "what does the image describe?" for
 captions and classification).
@@ -47,8 +50,8 @@ import orbax.checkpoint as ocp
 from biomed_jax import checkpointing
 from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
-from biomed_jax.data.tokenizer import Tokenizer
-from biomed_jax.data.transforms import fit_tokens
+from biomed_jax.data import tokenizer as tokenizer_lib
+from biomed_jax.data.transforms import fit_source
 from biomed_jax.decoding import METHODS, CandidateTrie, decode
 from biomed_jax.model import EncoderDecoder, ModelConfig
 from biomed_jax.model import pretrained
@@ -80,6 +83,7 @@ class DecodeOptions:
   temperature: float = 1.0
   top_p: float = 1.0
   seed: int = 0
+  no_repeat_ngram_size: int = 0
 
   def __post_init__(self):
     problems = []
@@ -93,6 +97,8 @@ class DecodeOptions:
       problems.append(f"temperature={self.temperature} must be > 0")
     if not 0 < self.top_p <= 1:
       problems.append(f"top_p={self.top_p} must be in (0, 1]")
+    if self.no_repeat_ngram_size < 0:
+      problems.append(f"no_repeat_ngram_size={self.no_repeat_ngram_size} must be >= 0")
     if problems:
       raise PredictError("; ".join(problems))
 
@@ -115,9 +121,11 @@ class CheckpointInfo:
   directory: str
   step: int | None  # runs only
   model_config: ModelConfig
-  tokenizer: Tokenizer
+  tokenizer: tokenizer_lib.BaseTokenizer
   max_source_len: int
   max_target_len: int
+  decoder_prompt: str = "none"
+  image_normalization: str = images_lib.DEFAULT_NORMALIZATION
 
   def restore_variables(self) -> dict[str, Any]:
     """{"params", "batch_stats"} on one device; a run's EMA parameters when it kept them."""
@@ -162,16 +170,26 @@ def _latest_or(ckpt: checkpointing.Checkpointer, step: int | None) -> int:
   return step
 
 
-def _run_tokenizer(workdir: epath.Path, meta: dict, config: dict) -> str | None:
+_NO_SAVED_TOKENIZER = "{} is missing (and no vocab.json + merges.txt beside it)"
+
+
+def _saved_tokenizer(folder: epath.Path) -> str | None:
+  """The folder itself when it holds tokenizer files (see biomed_jax.data.tokenizer)."""
+  try:
+    return str(folder) if tokenizer_lib.tokenizer_kind(str(folder)) else None
+  except ValueError as e:
+    raise PredictError(str(e)) from e
+
+
+def _run_tokenizer(workdir: epath.Path, config: dict) -> str:
   """The tokenizer saved with the run, else the one its config names ("" = shipped)."""
-  saved = workdir / meta.get("tokenizer", pretrained.TOKENIZER_FILE)
-  if saved.exists():
-    return str(saved)
+  saved = _saved_tokenizer(workdir)
+  if saved:
+    return saved
   named = config.get("data", {}).get("tokenizer", "")
-  if not named:
-    return None
-  if not epath.Path(named).exists():
-    raise PredictError(f"no tokenizer: {saved} is missing and the run's config.data.tokenizer "
+  if named and not epath.Path(named).exists():
+    missing = _NO_SAVED_TOKENIZER.format(workdir / tokenizer_lib.SPM_FILE)
+    raise PredictError(f"no tokenizer: {missing} and the run's config.data.tokenizer "
                        f"{named} does not exist; pass --tokenizer=PATH")
   return named
 
@@ -181,8 +199,9 @@ def locate_checkpoint(checkpoint_dir: str, step: int | None = None, *,
                       max_source_len: int | None = None) -> CheckpointInfo:
   """Reads a training workdir's checkpoint metadata or a pretrained folder's config.
 
-  tokenizer: a SentencePiece model overriding the saved one (required for a pretrained
-  folder without tokenizer.model). max_source_len: overrides the run's data.max_source_len.
+  tokenizer: a tokenizer path (a SentencePiece .model, or a folder with vocab.json +
+  merges.txt [+ dict.txt]) overriding the saved one (required for a pretrained folder without
+  tokenizer files). max_source_len: overrides the run's data.max_source_len.
   """
   if "://" not in checkpoint_dir:
     checkpoint_dir = os.path.abspath(checkpoint_dir)
@@ -197,12 +216,13 @@ def locate_checkpoint(checkpoint_dir: str, step: int | None = None, *,
       model_config = pretrained.load_config(checkpoint_dir)
     except FileNotFoundError as e:  # model_config.json without variables/
       raise PredictError(str(e)) from e
-    saved = root / pretrained.TOKENIZER_FILE
-    if tokenizer is None and not saved.exists():
-      raise PredictError(f"no tokenizer: {saved} is missing; pass --tokenizer=PATH (the "
-                         "SentencePiece model the weights were trained with)")
+    saved = _saved_tokenizer(root)
+    if tokenizer is None and saved is None:
+      missing = _NO_SAVED_TOKENIZER.format(root / tokenizer_lib.SPM_FILE)
+      raise PredictError(f"no tokenizer: {missing}; pass --tokenizer=PATH (the tokenizer "
+                         "the weights were trained with)")
     kind, config = "pretrained", {}
-    tokenizer = tokenizer or str(saved)
+    tokenizer = tokenizer or saved
   elif (root / "checkpoints").is_dir():
     ckpt = checkpointing.Checkpointer(checkpoint_dir, every_steps=1, keep=1)
     try:
@@ -215,36 +235,43 @@ def locate_checkpoint(checkpoint_dir: str, step: int | None = None, *,
       model_config = ModelConfig.from_dict(meta["model_config"])
     except (KeyError, ValueError) as e:  # a checkpoint of another version of the code
       raise PredictError(f"{checkpoint_dir} step {step}: unusable model config: {e}") from e
-    tokenizer = tokenizer or _run_tokenizer(root, meta, config)
+    tokenizer = tokenizer or _run_tokenizer(root, config)
   else:
     raise PredictError(
         f"{checkpoint_dir} holds no checkpoint: expected a training workdir (checkpoints/"
         f"<step>/) or a pretrained folder ({pretrained.CONFIG_FILE} + "
         f"{pretrained.VARIABLES_DIR}/)")
-  if tokenizer is not None and not epath.Path(tokenizer).exists():
+  if tokenizer and not epath.Path(tokenizer).exists():
     raise PredictError(f"tokenizer {tokenizer} does not exist")
   try:
-    spm = Tokenizer(tokenizer)
-  except (ValueError, RuntimeError, OSError) as e:  # not a (T5-convention) SentencePiece file
-    raise PredictError(f"tokenizer {tokenizer}: {e}") from e
+    loaded = tokenizer_lib.load_tokenizer(tokenizer, flag="--tokenizer")
+    tokenizer_lib.check_ids(loaded, model_config)
+  except (ValueError, RuntimeError, OSError) as e:  # not a usable tokenizer for this model
+    raise PredictError(f"tokenizer {tokenizer or tokenizer_lib.DEFAULT_MODEL}: {e}") from e
   data = config.get("data", {})
   return CheckpointInfo(
       kind=kind, directory=checkpoint_dir, step=step if kind == "run" else None,
-      model_config=model_config, tokenizer=spm,
+      model_config=model_config, tokenizer=loaded,
       max_source_len=max_source_len or data.get("max_source_len") or DEFAULT_MAX_SOURCE_LEN,
-      max_target_len=data.get("max_target_len") or DEFAULT_MAX_TARGET_LEN)
+      max_target_len=data.get("max_target_len") or DEFAULT_MAX_TARGET_LEN,
+      decoder_prompt=data.get("decoder_prompt") or "none",
+      image_normalization=(data.get("image_normalization") or
+                           images_lib.DEFAULT_NORMALIZATION))
 
 
 # ------------------------------------------------------------------------------- Inputs
 
 
-def prepare_image(image: str | os.PathLike | bytes, image_size: int) -> np.ndarray:
-  """A file path or encoded bytes -> float32 [image_size, image_size, 3] in [-1, 1], as the
-  evaluation pipeline makes it (biomed_jax.data.images.load_image without augmentation)."""
+def prepare_image(image: str | os.PathLike | bytes, image_size: int,
+                  normalization: str = images_lib.DEFAULT_NORMALIZATION) -> np.ndarray:
+  """A file path or encoded bytes -> float32 [image_size, image_size, 3] (in [-1, 1] by
+  default), as the evaluation pipeline makes it (biomed_jax.data.images.load_image without
+  augmentation)."""
   name = "<bytes>" if isinstance(image, bytes) else os.fspath(image)
   try:
     return images_lib.load_image(image if isinstance(image, bytes) else name, image_size,
-                                 dataset="predict", record_id=None, record_source=name)
+                                 dataset="predict", record_id=None, record_source=name,
+                                 normalization=normalization)
   except DataError as e:
     raise PredictError(f"image {name}: {e.problem}") from e
 
@@ -284,9 +311,11 @@ class Predictor:
   """A model with its weights and tokenizer, answering prompts with optional images."""
 
   def __init__(self, model_config: ModelConfig, variables: dict[str, Any],
-               tokenizer: Tokenizer, *, max_source_len: int = DEFAULT_MAX_SOURCE_LEN,
+               tokenizer: tokenizer_lib.BaseTokenizer, *,
+               max_source_len: int = DEFAULT_MAX_SOURCE_LEN,
                max_target_len: int = DEFAULT_MAX_TARGET_LEN,
-               batch_size: int = DEFAULT_BATCH_SIZE):
+               batch_size: int = DEFAULT_BATCH_SIZE, decoder_prompt: str = "none",
+               image_normalization: str = images_lib.DEFAULT_NORMALIZATION):
     if batch_size < 1 or max_source_len < 1:
       raise PredictError(f"batch_size={batch_size} and max_source_len={max_source_len} must "
                          "be >= 1")
@@ -296,6 +325,7 @@ class Predictor:
     self.tokenizer = tokenizer
     self.max_source_len, self.max_target_len = max_source_len, max_target_len
     self.batch_size = batch_size
+    self.decoder_prompt, self.image_normalization = decoder_prompt, image_normalization
     self.has_vision = "vision" in variables["params"]
 
   @classmethod
@@ -311,24 +341,26 @@ class Predictor:
                 batch_size: int = DEFAULT_BATCH_SIZE) -> "Predictor":
     return cls(info.model_config, info.restore_variables(), info.tokenizer,
                max_source_len=info.max_source_len, max_target_len=info.max_target_len,
-               batch_size=batch_size)
+               batch_size=batch_size, decoder_prompt=info.decoder_prompt,
+               image_normalization=info.image_normalization)
 
   # -- inputs --------------------------------------------------------------------------
 
   def encode_prompt(self, prompt: str, where: str = "") -> np.ndarray:
-    """int32 [max_source_len]: the prompt's tokens + EOS, zero-padded (cut with a warning
+    """int32 [max_source_len]: [bos] the prompt's tokens EOS, padded (cut with a warning
     when longer, keeping EOS last, as the pipeline does)."""
     tokens = self.tokenizer.encode(_check_prompt(prompt, where))
     self._check_vocabulary(tokens, f"{where}prompt")
-    encoded, _, cut = fit_tokens(tokens, self.max_source_len, self.tokenizer.eos_id)
+    encoded, _, cut = fit_source(self.tokenizer, tokens, self.max_source_len)
     if cut:
       logging.warning("%sprompt of %d tokens cut to max_source_len=%d", where,
                       len(tokens) + 1, self.max_source_len)
     return encoded
 
   def prepare_image(self, image: str | os.PathLike | bytes) -> np.ndarray:
-    """float32 [image_size, image_size, 3] in [-1, 1] (see the module function)."""
-    return prepare_image(image, self.model_config.image_size)
+    """float32 [image_size, image_size, 3], normalised as the run was (see the module
+    function)."""
+    return prepare_image(image, self.model_config.image_size, self.image_normalization)
 
   def _image(self, image: ImageInput, where: str) -> np.ndarray:
     if not self.has_vision:
@@ -360,7 +392,8 @@ class Predictor:
       token_lists.append(tokens)
     edges = sum(len(t) + 1 for t in token_lists)  # an upper bound on the trie's edges
     return CandidateTrie.from_token_lists(token_lists, self.tokenizer.eos_id,
-                                          pad_edges_to=_bucket(edges))
+                                          pad_edges_to=_bucket(edges),
+                                          pad_id=self.tokenizer.pad_id)
 
   # -- answers -------------------------------------------------------------------------
 
@@ -431,7 +464,8 @@ class Predictor:
                     max_length=max_length, method=options.method,
                     beam_size=options.beam_size, length_penalty=options.length_penalty,
                     temperature=options.temperature, top_p=options.top_p, rng=rng,
-                    constraint=trie)
+                    constraint=trie, no_repeat_ngram_size=options.no_repeat_ngram_size,
+                    decoder_prompt=self.decoder_prompt)
     tokens = np.asarray(result.tokens)[:len(items)]
     if trie is None:
       return [self.tokenizer.decode(row.tolist()) for row in tokens]
@@ -464,11 +498,13 @@ def _define_flags() -> None:
   flags.DEFINE_float("temperature", 1.0, "Sampling temperature.")
   flags.DEFINE_float("top_p", 1.0, "Sampling nucleus mass.")
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
+  flags.DEFINE_integer("no_repeat_ngram_size", 0, "Ban repeated n-grams of this size (0: off).")
   flags.DEFINE_integer("batch_size", DEFAULT_BATCH_SIZE, "Prompts decoded together.")
   flags.DEFINE_integer("max_source_len", None, "Prompt tokens at most (default: the run's "
                        f"data.max_source_len, {DEFAULT_MAX_SOURCE_LEN} for a pretrained "
                        "folder).")
-  flags.DEFINE_string("tokenizer", None, "A SentencePiece model replacing the saved one.")
+  flags.DEFINE_string("tokenizer", None, "A tokenizer replacing the saved one: a SentencePiece "
+                      ".model, or a folder with vocab.json + merges.txt [+ dict.txt].")
 
 
 class _QuietLibraries(logging_std.Filter):
@@ -523,7 +559,8 @@ def _predict_from_flags() -> None:
     raise PredictError("--image goes with --prompt; a prompts file names images per line")
   options = DecodeOptions(method=fl.method, beam_size=fl.beam_size,
                           length_penalty=fl.length_penalty, max_length=fl.max_length,
-                          temperature=fl.temperature, top_p=fl.top_p, seed=fl.seed)
+                          temperature=fl.temperature, top_p=fl.top_p, seed=fl.seed,
+                          no_repeat_ngram_size=fl.no_repeat_ngram_size)
   candidates = _check_candidates(fl.candidates, "--candidates: ")
   if fl.output is not None and not os.path.isdir(os.path.dirname(os.path.abspath(fl.output))):
     raise PredictError(f"--output {fl.output}: its folder does not exist")
@@ -537,7 +574,7 @@ def _predict_from_flags() -> None:
                            max_source_len=fl.max_source_len)
   image = None
   if fl.image is not None:
-    image = prepare_image(fl.image, info.model_config.image_size)
+    image = prepare_image(fl.image, info.model_config.image_size, info.image_normalization)
   requests = [{"prompt": item["prompt"], "image": image if fl.prompt is not None else path,
                "candidates": item.get("candidates", candidates)}
               for item, _, path in entries]

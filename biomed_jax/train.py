@@ -17,10 +17,9 @@ import numpy as np
 
 from biomed_jax import checkpointing, config_lib, evaluation, sharding
 from biomed_jax.data import pipeline
+from biomed_jax.data import tokenizer as tokenizer_lib
 from biomed_jax.data.tasks import SAMPLE_TASKS
-from biomed_jax.data.tokenizer import Tokenizer
 from biomed_jax.model import EncoderDecoder
-from biomed_jax.model.pretrained import TOKENIZER_FILE
 from biomed_jax.training import init_from, optimizer, reporting
 from biomed_jax.training import state as state_lib
 from biomed_jax.training import step as step_lib
@@ -64,15 +63,19 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
                jax.process_count())
 
   # ---------------------------------------------------------------------------- Input pipeline
-  tokenizer = Tokenizer(config.data.tokenizer or None)
+  # A run that starts from weights uses the tokenizer saved with them unless told otherwise.
+  tokenizer_path = config.data.tokenizer
+  if not tokenizer_path and config.init_from and tokenizer_lib.tokenizer_kind(config.init_from):
+    tokenizer_path = config.init_from
+    logging.info("tokenizer: the one saved with init_from=%s", config.init_from)
+  tokenizer = tokenizer_lib.load_tokenizer(tokenizer_path)
   if tokenizer.vocab_size > model_cfg.vocab_size:
     raise ValueError(f"the tokenizer has {tokenizer.vocab_size} ids but model.vocab_size="
                      f"{model_cfg.vocab_size}; set --config.model.vocab_size="
                      f"{tokenizer.padded_vocab_size()}")
+  tokenizer_lib.check_ids(tokenizer, model_cfg)
   # The run keeps its own copy of the tokenizer: a checkpoint is usable on its own.
-  tokenizer_copy = epath.Path(workdir) / TOKENIZER_FILE
-  if not tokenizer_copy.exists():
-    tokenizer_copy.write_bytes(epath.Path(tokenizer.spm_path).read_bytes())
+  tokenizer_files = tokenizer_lib.save_tokenizer(tokenizer, workdir)
   global_batch = config.data.batch_size
   data_parallel = mesh.shape["data"] * mesh.shape["fsdp"]
   for divisor, what in ((jax.process_count(), "hosts"), (data_parallel, "data x fsdp devices"),
@@ -97,7 +100,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
                      data_dir=config.data.data_dir or None,
                      sample_root=config.data.sample_root or None,
                      shard_index=jax.process_index(), shard_count=jax.process_count(),
-                     worker_count=config.data.worker_count)
+                     worker_count=config.data.worker_count,
+                     decoder_prompt=config.data.decoder_prompt,
+                     image_normalization=config.data.image_normalization)
   train_iter = pipeline.make_train_iterator(
       [tuple(m) for m in config.data.mixture], batch_size=global_batch // jax.process_count(),
       seed=config.seed, bad_records=config.data.bad_records_train, **data_kwargs)
@@ -182,7 +187,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
       return
     meta = {"signature": signature, "data_iterator": train_iter.get_state(),
             "config": config.to_json_best_effort(), "step": step,
-            "model_config": model_cfg.to_dict(), "tokenizer": TOKENIZER_FILE}
+            "model_config": model_cfg.to_dict(), "tokenizer": tokenizer_files}
     ckpt.save(step, state, meta, force=force, metrics=metrics)
 
   logging.info("training steps %d -> %d, global batch %d", start_step, config.train.num_steps,
@@ -212,7 +217,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
         consecutive_nonfinite = 0
         reporter.add({k: metrics[k] for k in ("loss", "token_accuracy", "grad_norm")},
                      examples=int(batch["encoder_tokens"].shape[0]),
-                     tokens=int((batch["encoder_tokens"] != 0).sum() +
+                     tokens=int((batch["encoder_tokens"] != model_cfg.pad_id).sum() +
                                 batch["decoder_loss_weights"].sum()))
 
       if step % config.train.log_every == 0 or step == config.train.num_steps:

@@ -4,4 +4,4 @@ from configs import finetune
 
 
 def get_config(arg=None):
-  return finetune.get_config(f"dataset=iu_xray,{arg or 'variant=t5_base'}")
+  return finetune.get_config(f"dataset=iu_xray,{arg or 'variant=biomedgpt_base'}")

@@ -7,7 +7,8 @@ At the end of a finite (evaluation) stream the last batch is padded with zero ro
 `example_mask` is False.
 
 `CountingIterator` runs in the main process on the final batches: it maps the uint8 images
-to float32 in [-1, 1] (zeros for rows without an image), removes "_events",
+to float32 (in [-1, 1], or ImageNet-standardised; zeros for rows without an image), removes
+"_events",
 raises the first error event as a DataError under bad_records="fail", and otherwise counts
 every event by (task, kind). The counts are part of its checkpoint state, so they survive a
 resume. Its state is a JSON-able dict, as `grain.checkpoint.CheckpointSave` expects.
@@ -25,11 +26,14 @@ from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
 
 class Collate:
-  """Stacks good examples into a batch of `batch_size` rows (zero rows + mask when short)."""
+  """Stacks good examples into a batch of `batch_size` rows (padding rows + mask when short:
+  tokens `pad_id`, everything else zero)."""
+
+  TOKEN_FIELDS = ("encoder_tokens", "decoder_inputs", "decoder_targets")
 
   def __init__(self, batch_size: int, *, source_len: int, target_len: int, image_size: int,
-               pad_task_id: int = 0):
-    self.batch_size, self.pad_task_id = batch_size, pad_task_id
+               pad_task_id: int = 0, pad_id: int = 0):
+    self.batch_size, self.pad_task_id, self.pad_id = batch_size, pad_task_id, pad_id
     self.shapes = {
         "encoder_tokens": ((source_len,), np.int32),
         "decoder_inputs": ((target_len,), np.int32),
@@ -46,7 +50,8 @@ class Collate:
                events: Sequence[tuple]) -> dict[str, Any]:
     batch = {}
     for name, (shape, dtype) in self.shapes.items():
-      array = np.zeros((self.batch_size, *shape), dtype)
+      fill = self.pad_id if name in self.TOKEN_FIELDS else 0
+      array = np.full((self.batch_size, *shape), fill, dtype)
       for row, example in enumerate(examples):
         if example[name] is not None:  # images of text-only examples: see CountingIterator
           array[row] = example[name]
@@ -108,9 +113,11 @@ class CountingIterator(grain.DatasetIterator):
   """
 
   def __init__(self, parent: grain.DatasetIterator, *, fail: bool,
-               initial_counts: dict[str, dict[str, int]] | None = None):
+               initial_counts: dict[str, dict[str, int]] | None = None,
+               image_normalization: str = images_lib.DEFAULT_NORMALIZATION):
     super().__init__(parent)
     self._fail = fail
+    self._image_normalization = image_normalization
     self._counts = collections.defaultdict(collections.Counter)
     for task, kinds in (initial_counts or {}).items():
       self._counts[task].update(kinds)
@@ -122,7 +129,7 @@ class CountingIterator(grain.DatasetIterator):
   def __next__(self) -> dict[str, np.ndarray]:
     batch = next(self._parent)
     events = batch.pop("_events", ())
-    images = images_lib.normalize(batch["images"])
+    images = images_lib.normalize(batch["images"], self._image_normalization)
     images[~batch["image_mask"]] = 0.0  # the contract: zeros where there is no image
     batch["images"] = images
     for task, kind, dataset, source, record_id, problem, is_error in events:

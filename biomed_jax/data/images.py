@@ -11,7 +11,8 @@ RGBA, CMYK) and sometimes as DICOM. All of them become RGB uint8 first:
     inverted, first frame of a multi-frame file, then the [min, max] rescale above.
 Then the image is resized to `image_size` x `image_size` (aspect ratio not kept, as OFA and
 BiomedGPT do) with Pillow's antialiased bicubic filter, and mapped to [-1, 1]
-(mean = std = 0.5).
+(mean = std = 0.5), or standardised by ImageNet's mean and std (`normalize`, BiomedGPT's
+MedMNIST recipe).
 
 Training augmentation is a mild random resized crop (area 80-100%, aspect 3/4-4/3) drawn
 from a caller-given generator, so it is deterministic per (seed, example). No flips:
@@ -171,12 +172,29 @@ def resize(image: Image.Image, image_size: int,
   return np.asarray(resized, np.uint8)
 
 
-def normalize(pixels: np.ndarray) -> np.ndarray:
-  """uint8 pixels -> float32 in [-1, 1] (mean = std = 0.5)."""
-  out = pixels.astype(np.float32)
-  out *= 2.0 / 255.0
-  out -= 1.0
-  return out
+# How pixels become model inputs: "unit" maps to [-1, 1] (mean = std = 0.5, BiomedGPT's
+# default); "imagenet" standardises by ImageNet's per-channel mean and std (its MedMNIST
+# recipe).
+NORMALIZATIONS = {"unit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                  "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
+DEFAULT_NORMALIZATION = "unit"
+
+
+def check_normalization(name: str) -> None:
+  if name not in NORMALIZATIONS:
+    raise ValueError(f"image normalization {name!r} is not one of {sorted(NORMALIZATIONS)}")
+
+
+def normalize(pixels: np.ndarray, normalization: str = DEFAULT_NORMALIZATION) -> np.ndarray:
+  """uint8 pixels [..., 3] -> float32: (pixels / 255 - mean) / std per channel."""
+  check_normalization(normalization)
+  if normalization == "unit":  # the exact arithmetic of the [-1, 1] mapping
+    out = pixels.astype(np.float32)
+    out *= 2.0 / 255.0
+    out -= 1.0
+    return out
+  mean, std = (np.asarray(v, np.float32) for v in NORMALIZATIONS[normalization])
+  return (pixels.astype(np.float32) / 255.0 - mean) / std
 
 
 def to_model_input(image: Image.Image, image_size: int,
@@ -187,11 +205,12 @@ def to_model_input(image: Image.Image, image_size: int,
 
 def load_image(source: str | bytes, image_size: int, *, dataset: str, record_id: str,
                record_source: str, rng: np.random.Generator | None = None,
-               as_uint8: bool = False) -> np.ndarray:
+               as_uint8: bool = False,
+               normalization: str = DEFAULT_NORMALIZATION) -> np.ndarray:
   """Decodes, (optionally) crops at random and resizes one image; bad files -> DataError.
 
-  Returns float32 in [-1, 1], or the uint8 pixels with `as_uint8` (4x less to move between
-  processes; `normalize` later). The error names the image file (or the record's source
+  Returns float32 normalised as `normalization` says (default [-1, 1]), or the uint8 pixels
+  with `as_uint8` (4x less to move between processes; `normalize` later). The error names the image file (or the record's source
   file for inline bytes).
   """
   where = record_source if isinstance(source, bytes) else source
@@ -199,7 +218,7 @@ def load_image(source: str | bytes, image_size: int, *, dataset: str, record_id:
   min_side = image_size if rng is None else int(math.ceil(image_size / math.sqrt(CROP_AREA[0])))
   try:
     pixels = resize(decode_image(source, min_side=min_side), image_size, rng)
-    return pixels if as_uint8 else normalize(pixels)
+    return pixels if as_uint8 else normalize(pixels, normalization)
   except ImportError as e:
     raise DataError(dataset, where, record_id, str(e)) from e
   except FileNotFoundError as e:
@@ -218,6 +237,6 @@ def missing_image_problem(error: DataError) -> str:
   return "missing_image" if error.problem == MISSING_IMAGE_PROBLEM else "bad_image"
 
 
-__all__ = ["MAX_IMAGE_PIXELS", "decode_image", "load_image", "to_model_input", "resize",
+__all__ = ["MAX_IMAGE_PIXELS", "NORMALIZATIONS", "DEFAULT_NORMALIZATION", "decode_image", "load_image", "to_model_input", "resize",
            "normalize",
            "random_crop_box", "is_dicom", "missing_image_problem"]

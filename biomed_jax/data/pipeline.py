@@ -9,11 +9,16 @@ Mixture:   BlockMix(tasks, weights): blocks of ~1,024 examples with each task's 
            -> CountingIterator (main process: raises or counts problems)
 
 Batch (numpy dict, one per host step; the data contract):
-  encoder_tokens        int32  [B, Ls]   instruction tokens + EOS, 0 = pad
-  decoder_inputs        int32  [B, Lt]   decoder_targets shifted right, first token 0
-  decoder_targets       int32  [B, Lt]   target tokens, EOS (1), then 0
+  encoder_tokens        int32  [B, Ls]   [bos] instruction tokens EOS, then pad
+  decoder_inputs        int32  [B, Lt]   decoder_targets shifted right behind the decoder
+                                         start (bos, or pad when the vocabulary has none)
+  decoder_targets       int32  [B, Lt]   [decoder prompt] target tokens, EOS, then pad
   decoder_loss_weights  float32[B, Lt]   1 on target tokens incl. EOS, 0 elsewhere
-  images                float32[B, S, S, 3]  in [-1, 1]; zeros for text-only examples
+  images                float32[B, S, S, 3]  in [-1, 1] (or ImageNet-standardised, see
+                                         `image_normalization`); zeros for text-only examples
+Ids are the tokenizer's (T5 SentencePiece: pad 0, EOS 1, no bos; OFA: <s> 0, pad 1, EOS 2);
+decoder prompts (`decoder_prompt`, biomed_jax.data.prompts) put the source before the
+answer in the decoder, without loss on it.
   image_mask            bool   [B]       False for text-only examples (and padding rows)
   task_id               int32  [B]       index of the task in the mixture (eval: `task_id`,
                                          padding rows included)
@@ -53,6 +58,7 @@ import grain
 import numpy as np
 
 from biomed_jax.data import batching
+from biomed_jax.data import images as images_lib
 from biomed_jax.data import mixing
 from biomed_jax.data import transforms
 from biomed_jax.data.records import DataError, Record
@@ -127,21 +133,22 @@ def _mark_flags_parsed(*_) -> None:
 
 def _finish(ds: grain.MapDataset, *, batch_size: int, image_size: int, max_source_len: int,
             max_target_len: int, worker_count: int, read_threads: int, fail: bool,
-            initial_counts: dict[str, dict[str, int]],
+            initial_counts: dict[str, dict[str, int]], pad_id: int, image_normalization: str,
             pad_task_id: int = 0) -> batching.CountingIterator:
   """MapDataset of examples -> batched, prefetched, counting iterator."""
   read_options = grain.ReadOptions(num_threads=read_threads,
                                    prefetch_buffer_size=max(2 * batch_size, 16))
   it_ds = ds.to_iter_dataset(read_options)
   collate = batching.Collate(batch_size, source_len=max_source_len, target_len=max_target_len,
-                             image_size=image_size, pad_task_id=pad_task_id)
+                             image_size=image_size, pad_task_id=pad_task_id, pad_id=pad_id)
   it_ds = batching.GoodBatchIterDataset(it_ds, collate)
   if worker_count > 0:
     _mark_flags_parsed()
     it_ds = it_ds.mp_prefetch(
         grain.MultiprocessingOptions(num_workers=worker_count, per_worker_buffer_size=2),
         worker_init_fn=_mark_flags_parsed)
-  return batching.CountingIterator(iter(it_ds), fail=fail, initial_counts=initial_counts)
+  return batching.CountingIterator(iter(it_ds), fail=fail, initial_counts=initial_counts,
+                                   image_normalization=image_normalization)
 
 
 def _check_shapes(batch_size, image_size, max_source_len, max_target_len, shard_index,
@@ -167,13 +174,15 @@ def make_train_iterator(mixture: Sequence[tuple[str, float]], *, tokenizer, batc
                         records: Mapping[str, Sequence[Record]] | None = None,
                         split: str = "train",
                         shard_index: int = 0, shard_count: int = 1, worker_count: int = 0,
-                        read_threads: int = 4,
-                        bad_records: str = "skip") -> batching.CountingIterator:
+                        read_threads: int = 4, bad_records: str = "skip",
+                        decoder_prompt: str = "none",
+                        image_normalization: str = images_lib.DEFAULT_NORMALIZATION
+                        ) -> batching.CountingIterator:
   """An endless iterator of training batches for this host.
 
   Args:
     mixture: (task name, weight) pairs; weights are relative. task_id = position here.
-    tokenizer: a biomed_jax.data.tokenizer.Tokenizer (picklable).
+    tokenizer: a biomed_jax.data.tokenizer.BaseTokenizer (picklable); its ids fill the batch.
     batch_size: rows per batch on this host.
     image_size: side S of the square images.
     max_source_len, max_target_len: global caps Ls, Lt (the batch widths).
@@ -185,8 +194,11 @@ def make_train_iterator(mixture: Sequence[tuple[str, float]], *, tokenizer, batc
     worker_count: Grain worker processes (0: everything in this process).
     read_threads: threads per process that read and transform examples.
     bad_records: "skip" (default: drop and count) or "fail" (raise DataError).
+    decoder_prompt: "none", "src" or "prev_output" (biomed_jax.data.prompts).
+    image_normalization: "unit" ([-1, 1]) or "imagenet" (biomed_jax.data.images).
   """
   _check_policy(bad_records)
+  images_lib.check_normalization(image_normalization)
   _check_shapes(batch_size, image_size, max_source_len, max_target_len, shard_index,
                 shard_count)
   if not mixture:
@@ -211,7 +223,7 @@ def make_train_iterator(mixture: Sequence[tuple[str, float]], *, tokenizer, batc
         _seed_for(seed, task_id))
     ds = ds.map_with_index(transforms.ExampleBuilder(
         task, task_id, tokenizer, image_size=image_size, max_source_len=max_source_len,
-        max_target_len=max_target_len, seed=seed, train=True))
+        max_target_len=max_target_len, seed=seed, train=True, decoder_prompt=decoder_prompt))
     datasets.append(ds)
   mixed = datasets[0] if len(datasets) == 1 else mixing.BlockMix(
       datasets, weights, seed=_seed_for(seed, len(datasets)))
@@ -219,7 +231,8 @@ def make_train_iterator(mixture: Sequence[tuple[str, float]], *, tokenizer, batc
   return _finish(mixed, batch_size=batch_size, image_size=image_size,
                  max_source_len=max_source_len, max_target_len=max_target_len,
                  worker_count=worker_count, read_threads=read_threads,
-                 fail=bad_records == "fail", initial_counts=initial_counts)
+                 fail=bad_records == "fail", initial_counts=initial_counts,
+                 pad_id=tokenizer.pad_id, image_normalization=image_normalization)
 
 
 def make_eval_iterator(task: str, *, tokenizer, batch_size: int, image_size: int,
@@ -230,7 +243,9 @@ def make_eval_iterator(task: str, *, tokenizer, batch_size: int, image_size: int
                        shard_index: int = 0,
                        shard_count: int = 1, worker_count: int = 0, read_threads: int = 4,
                        task_id: int = 0, bad_records: str = "fail",
-                       seed: int = 0) -> batching.CountingIterator:
+                       seed: int = 0, decoder_prompt: str = "none",
+                       image_normalization: str = images_lib.DEFAULT_NORMALIZATION
+                       ) -> batching.CountingIterator:
   """One pass over this host's share of a split: records shard_index::shard_count in order.
 
   No shuffling, no augmentation, template 0. Every example is kept: the last batch (with
@@ -239,6 +254,7 @@ def make_eval_iterator(task: str, *, tokenizer, batch_size: int, image_size: int
   """
   del seed
   _check_policy(bad_records)
+  images_lib.check_normalization(image_normalization)
   _check_shapes(batch_size, image_size, max_source_len, max_target_len, shard_index,
                 shard_count)
   task_obj = get_task(task)
@@ -249,12 +265,13 @@ def make_eval_iterator(task: str, *, tokenizer, batch_size: int, image_size: int
   ds = ds[shard_index::shard_count]
   ds = ds.map_with_index(transforms.ExampleBuilder(
       task_obj, task_id, tokenizer, image_size=image_size, max_source_len=max_source_len,
-      max_target_len=max_target_len, seed=0, train=False))
+      max_target_len=max_target_len, seed=0, train=False, decoder_prompt=decoder_prompt))
   return _finish(ds, batch_size=batch_size, image_size=image_size,
                  max_source_len=max_source_len, max_target_len=max_target_len,
                  worker_count=worker_count, read_threads=read_threads,
                  fail=bad_records == "fail", pad_task_id=task_id,
-                 initial_counts={task_obj.name: counts} if counts else {})
+                 initial_counts={task_obj.name: counts} if counts else {},
+                 pad_id=tokenizer.pad_id, image_normalization=image_normalization)
 
 
 def candidate_answers(task: str, *, data_dir: str | None = None, sample_root: str | None = None,

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from biomed_jax.data import images as images_lib
+from biomed_jax.data import prompts as prompts_lib
 from biomed_jax.data.records import DataError, Record
 from biomed_jax.data.tasks import Task
 
@@ -66,34 +67,50 @@ class IndexedSource:
     return f"IndexedSource({type(self._records).__name__}, n={len(self)})"
 
 
-def fit_tokens(tokens: list[int], length: int, eos_id: int) -> tuple[np.ndarray, int, bool]:
-  """tokens + EOS, cut to `length` (EOS kept last) and zero-padded.
+def fit_tokens(tokens: list[int], length: int, eos_id: int, *, pad_id: int = 0,
+               bos_id: int | None = None) -> tuple[np.ndarray, int, bool]:
+  """[bos] + tokens + EOS, cut to `length` (bos kept first, EOS last), padded with pad_id.
 
-  Returns (int32[length], number of real tokens incl. EOS, whether it was cut).
+  Returns (int32[length], number of real tokens incl. bos and EOS, whether it was cut).
   """
-  truncated = len(tokens) + 1 > length
-  kept = tokens[:length - 1] + [eos_id]
-  out = np.zeros((length,), np.int32)
+  head = [] if bos_id is None else [bos_id]
+  room = length - len(head) - 1
+  truncated = len(tokens) > room
+  kept = head + tokens[:room] + [eos_id]
+  out = np.full((length,), pad_id, np.int32)
   out[:len(kept)] = kept
   return out, len(kept), truncated
+
+
+def fit_source(tokenizer, tokens: list[int], length: int) -> tuple[np.ndarray, int, bool]:
+  """The encoder input: [bos] tokens EOS pad... in the tokenizer's ids (see fit_tokens)."""
+  return fit_tokens(tokens, length, tokenizer.eos_id, pad_id=tokenizer.pad_id,
+                    bos_id=tokenizer.bos_id)
 
 
 class ExampleBuilder:
   """Callable for `MapDataset.map_with_index`: (position, (index, record)) -> example dict.
 
-  Example fields (one row of the batch, see pipeline.py): encoder_tokens [Ls],
-  decoder_inputs / decoder_targets / decoder_loss_weights [Lt], images uint8 [S, S, 3] or
+  Example fields (one row of the batch, see pipeline.py): encoder_tokens [Ls] ([bos] source
+  EOS, then pad), decoder_inputs / decoder_targets / decoder_loss_weights [Lt], in the
+  decoder_prompt mode's layout (biomed_jax.data.prompts: the decoder start, the prompt, the
+  answer; loss on the answer and its EOS), images uint8 [S, S, 3] or
   None for text-only records, image_mask, task_id, example_index, example_mask. Images stay
   uint8 until the main process (batching.CountingIterator) maps them to float32 [-1, 1]:
   4x less data through worker shared memory.
   Padded widths are the global caps (Ls, Lt); the task's own limits cut earlier. A record
   with several images (IU X-ray: frontal, lateral) contributes its first one. Training draws
   the template and the crop from default_rng([seed, task_id, position in the task stream]).
+  A prompt that does not fit Lt with the answer keeps its first tokens (a target_truncated
+  event): size Lt for prompt + answer.
   """
 
   def __init__(self, task: Task, task_id: int, tokenizer, *, image_size: int,
-               max_source_len: int, max_target_len: int, seed: int, train: bool):
+               max_source_len: int, max_target_len: int, seed: int, train: bool,
+               decoder_prompt: str = "none"):
+    prompts_lib.check_mode(decoder_prompt)
     self.task, self.task_id, self.tokenizer = task, task_id, tokenizer
+    self.decoder_prompt = decoder_prompt
     self.image_size, self.seed, self.train = image_size, seed, train
     self.source_pad, self.target_pad = max_source_len, max_target_len
     self.source_len = min(task.max_source_len, max_source_len)
@@ -126,22 +143,29 @@ class ExampleBuilder:
       return bad_marker((name, MISSING_IMAGE, record.dataset, record.source, record.id,
                          "record has no image", True))
 
-    encoder, _, source_cut = fit_tokens(self.tokenizer.encode(source_text), self.source_len,
-                                        self.tokenizer.eos_id)
-    targets, n_target, target_cut = fit_tokens(self.tokenizer.encode(target_text),
-                                               self.target_len, self.tokenizer.eos_id)
+    tok = self.tokenizer
+    encoder, _, source_cut = fit_source(tok, tok.encode(source_text), self.source_len)
+    answer, n_answer, target_cut = fit_tokens(tok.encode(target_text), self.target_len,
+                                              tok.eos_id, pad_id=tok.pad_id)
+    start, length = prompts_lib.prompt_span(encoder, self.decoder_prompt, tok.eos_id,
+                                            tok.bos_id is not None)
+    prompt = encoder[start:start + min(int(length), self.target_pad - n_answer)]
     events = []
-    for cut, kind, limit in ((source_cut, SOURCE_TRUNCATED, self.source_len),
-                             (target_cut, TARGET_TRUNCATED, self.target_len)):
+    for cut, kind, problem in (
+        (source_cut, SOURCE_TRUNCATED, f"longer than {self.source_len} tokens"),
+        (target_cut, TARGET_TRUNCATED, f"longer than {self.target_len} tokens"),
+        (len(prompt) < length, TARGET_TRUNCATED,
+         f"decoder prompt + answer longer than {self.target_pad} tokens")):
       if cut:
-        events.append((name, kind, record.dataset, record.source, record.id,
-                       f"longer than {limit} tokens", False))
-    encoder = _pad_to(encoder, self.source_pad)
-    targets = _pad_to(targets, self.target_pad)
-    inputs = np.zeros_like(targets)
-    inputs[1:] = targets[:-1]  # shift right; position 0 is the decoder start (pad id 0)
+        events.append((name, kind, record.dataset, record.source, record.id, problem, False))
+    encoder = _pad_to(encoder, self.source_pad, tok.pad_id)
+    sequence = np.concatenate([prompt, answer[:n_answer]])
+    targets = _pad_to(sequence, self.target_pad, tok.pad_id)
+    inputs = np.empty_like(targets)
+    inputs[0] = tok.decoder_start_id  # shift right behind the decoder start
+    inputs[1:] = targets[:-1]
     weights = np.zeros(targets.shape, np.float32)
-    weights[:n_target] = 1.0
+    weights[len(prompt):len(sequence)] = 1.0  # the answer and its EOS
     return {
         "encoder_tokens": encoder,
         "decoder_inputs": inputs,
@@ -156,9 +180,9 @@ class ExampleBuilder:
     }
 
 
-def _pad_to(array: np.ndarray, length: int) -> np.ndarray:
+def _pad_to(array: np.ndarray, length: int, pad_id: int) -> np.ndarray:
   if array.shape[0] == length:
-    return array
-  out = np.zeros((length,), array.dtype)
+    return array.astype(np.int32)
+  out = np.full((length,), pad_id, np.int32)
   out[:array.shape[0]] = array
   return out

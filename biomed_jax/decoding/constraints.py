@@ -20,8 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-PAD_ID = 0
-EOS_ID = 1
+# The T5 flavour's ids (ModelConfig's defaults). Decoding takes the model config's ids and
+# refuses a trie built with others.
+DEFAULT_PAD_ID = 0
+DEFAULT_EOS_ID = 1
 ROOT = 0
 
 
@@ -53,17 +55,20 @@ class CandidateTrie:
   """A candidate set: its trie edges (for decoding) and the candidates themselves.
 
   candidates: int32 [num_candidates, max_candidate_length], each candidate's tokens then EOS,
-    padded with 0; the input to teacher-forced scoring (biomed_jax.decoding.scoring).
+    padded with pad_id; the input to teacher-forced scoring (biomed_jax.decoding.scoring).
   """
   edges: TrieEdges
   candidates: np.ndarray
-  eos_id: int = EOS_ID
+  eos_id: int = DEFAULT_EOS_ID
   max_token: int = 0
+  pad_id: int = DEFAULT_PAD_ID
 
   @classmethod
-  def from_token_lists(cls, token_lists: Sequence[Sequence[int]], eos_id: int = EOS_ID,
-                       pad_edges_to: int | None = None) -> "CandidateTrie":
+  def from_token_lists(cls, token_lists: Sequence[Sequence[int]], eos_id: int = DEFAULT_EOS_ID,
+                       pad_edges_to: int | None = None, *,
+                       pad_id: int = DEFAULT_PAD_ID) -> "CandidateTrie":
     """One candidate per token list (without EOS: it is appended). Duplicates are merged.
+    eos_id, pad_id: the model's (biomed_jax.model.ModelConfig); T5's by default.
 
     pad_edges_to: pad the edge arrays to this many, so candidate sets of different sizes
     share one compiled decoding program (decode's program depends only on the edge count).
@@ -75,10 +80,10 @@ class CandidateTrie:
     rows = []
     for i, candidate in enumerate(token_lists):
       candidate = [int(t) for t in candidate]
-      bad = [t for t in candidate if t in (PAD_ID, eos_id) or t < 0]
+      bad = [t for t in candidate if t in (pad_id, eos_id) or t < 0]
       if bad:
         raise ValueError(f"candidate {i} {candidate} contains token {bad[0]}: candidates must "
-                         f"not contain the pad id {PAD_ID}, the EOS id {eos_id} (appended "
+                         f"not contain the pad id {pad_id}, the EOS id {eos_id} (appended "
                          "here) or negative ids")
       row = candidate + [eos_id]
       rows.append(row)
@@ -102,12 +107,13 @@ class CandidateTrie:
       tokens += [0] * extra
       childs += [0] * extra
     width = max(len(r) for r in rows)
-    candidates = np.zeros((len(rows), width), np.int32)
+    candidates = np.full((len(rows), width), pad_id, np.int32)
     for i, row in enumerate(rows):
       candidates[i, :len(row)] = row
     edges = TrieEdges(np.asarray(parents, np.int32), np.asarray(tokens, np.int32),
                       np.asarray(childs, np.int32))
-    return cls(edges, candidates, eos_id=eos_id, max_token=int(max(max(r) for r in rows)))
+    return cls(edges, candidates, eos_id=eos_id, max_token=int(max(max(r) for r in rows)),
+               pad_id=pad_id)
 
   @property
   def num_candidates(self) -> int:
@@ -117,6 +123,13 @@ class CandidateTrie:
   def max_length(self) -> int:
     """Tokens of the longest candidate, EOS included: the decoding length it needs."""
     return self.candidates.shape[1]
+
+  def check_ids(self, pad_id: int, eos_id: int) -> None:
+    """Refuses a trie built with other ids than the model's."""
+    if (self.pad_id, self.eos_id) != (pad_id, eos_id):
+      raise ValueError(f"the candidate trie uses pad {self.pad_id} / EOS {self.eos_id}; the "
+                       f"model's are pad {pad_id} / EOS {eos_id}: build it with "
+                       "CandidateTrie.from_token_lists(..., eos_id, pad_id=) of the model")
 
   def check_vocabulary(self, vocab_size: int) -> None:
     if self.max_token >= vocab_size:
@@ -152,3 +165,24 @@ def constrained_log_probs(logits, nodes, edges: TrieEdges | None, vocab_size: in
     return logits, log_probs
   allowed = edges.allowed(nodes, vocab_size)
   return jnp.where(allowed, logits, -jnp.inf), jnp.where(allowed, log_probs, -jnp.inf)
+
+
+def no_repeat_ngram_mask(history: jax.Array, last: jax.Array, n: int,
+                         vocab_size: int) -> jax.Array:
+  """Tokens that would repeat an n-gram (fairseq's NGramRepeatBlock): bool [m, vocab_size].
+
+  history int32 [m, length]: each sequence so far, decoder start first (prompt tokens
+  included), valid up to position `last` (a traced scalar); later positions are ignored.
+  When at least n - 1 tokens precede, every earlier n-gram whose first n - 1 tokens equal the
+  last n - 1 tokens bans its final token.
+  """
+  m, length = history.shape
+  if n < 1 or length < n:
+    return jnp.zeros((m, vocab_size), bool)
+  starts = length - n + 1
+  windows = jnp.stack([history[:, k:k + starts] for k in range(n)], axis=-1)  # [m, starts, n]
+  key = jax.lax.dynamic_slice_in_dim(history, jnp.maximum(last - n + 2, 0), n - 1, axis=1)
+  match = jnp.all(windows[..., :n - 1] == key[:, None, :], axis=-1)
+  match &= (jnp.arange(starts) + n - 1 <= last)[None, :] & (last >= n - 2)
+  rows = jnp.broadcast_to(jnp.arange(m)[:, None], (m, starts))
+  return jnp.zeros((m, vocab_size), bool).at[rows, windows[..., n - 1]].max(match)
