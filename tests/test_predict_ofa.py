@@ -28,7 +28,7 @@ def folder(tmp_path_factory):
   root = tmp_path_factory.mktemp("ofa")
   files = make_bpe_files(root)
   tok = tokenizer_lib.load_tokenizer(str(files["fairseq"]))
-  cfg = model_config("tiny", vocab_size=tok.padded_vocab_size(), image_size=32,
+  cfg = model_config("t5_tiny", vocab_size=tok.padded_vocab_size(), image_size=32,
                      dropout_rate=0.0, tie_embeddings=False, pad_id=1, eos_id=2, bos_id=0)
   model = EncoderDecoder(cfg)
   tokens = np.zeros((1, 8), np.int32)

@@ -10,14 +10,14 @@ files are read by biomed_jax.convert.torch_files: no PyTorch, no fairseq, no pic
 (the ResNet's BatchNorm statistics too); a missing or unknown tensor, or a layout the model
 cannot express, stops the conversion before anything is written.
 
-Tokenizer files found beside SRC (vocab.json + merges.txt, or encoder.json + vocab.bpe, and
-dict.txt), or in --tokenizer_dir, are copied into OUT, so OUT is also the tokenizer path.
+The BiomedGPT tokenizer found beside SRC (vocab.json + merges.txt, or encoder.json + vocab.bpe,
+and dict.txt), or in --tokenizer_dir, is checked against the checkpoint's vocabulary and ids
+and saved into OUT, so OUT is also the tokenizer path (biomed_jax.data.tokenizer).
 OUT loads with biomed_jax.model.from_pretrained(OUT) and as --config.init_from=OUT.
 """
 
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable
 
@@ -25,11 +25,11 @@ from absl import app, flags
 import numpy as np
 
 from biomed_jax.convert import ofa_layout, torch_files
+from biomed_jax.data import ofa_tokenizer
+from biomed_jax.data import tokenizer as tokenizer_lib
 from biomed_jax.model.config import ModelConfig
 from biomed_jax.model.pretrained import save_pretrained
 
-TOKENIZER_FILES = ("vocab.json", "merges.txt", "encoder.json", "vocab.bpe", "dict.txt")
-_TOKENIZER_SETS = (("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe"))
 
 
 def _read_fairseq(path: str, ema: bool) -> tuple[dict, dict]:
@@ -92,17 +92,15 @@ def read_checkpoint(source: str, ema: bool = False) -> tuple[dict, dict[str, np.
   return _read_fairseq(source, ema)
 
 
-def tokenizer_files(source: str, tokenizer_dir: str | None) -> list[str]:
-  """Tokenizer files beside SRC (or in tokenizer_dir, which must then hold a complete set)."""
-  folder = tokenizer_dir or (source if os.path.isdir(source) else os.path.dirname(source))
-  found = [os.path.join(folder, f) for f in TOKENIZER_FILES
-           if os.path.exists(os.path.join(folder or ".", f))]
-  complete = any(all(os.path.exists(os.path.join(folder or ".", f)) for f in names)
-                 for names in _TOKENIZER_SETS)
-  if tokenizer_dir and not complete:
-    raise FileNotFoundError(f"--tokenizer_dir={tokenizer_dir}: needs vocab.json + merges.txt "
-                            "or encoder.json + vocab.bpe (and dict.txt)")
-  return found if complete else []
+def find_tokenizer(source: str, tokenizer_dir: str | None):
+  """The BiomedGPT tokenizer in --tokenizer_dir (which must hold one) or beside SRC, else
+  None."""
+  if tokenizer_dir:
+    return tokenizer_lib.load_tokenizer(tokenizer_dir, flag="--tokenizer_dir")
+  folder = source if os.path.isdir(source) else os.path.dirname(os.path.abspath(source))
+  if ofa_tokenizer.find_files(folder) is None:
+    return None
+  return tokenizer_lib.load_tokenizer(folder, flag="--checkpoint's folder")
 
 
 def convert(source: str, out: str, ema: bool = False, scan_layers: bool = True,
@@ -113,11 +111,17 @@ def convert(source: str, out: str, ema: bool = False, scan_layers: bool = True,
   hf, weights = read_checkpoint(source, ema)
   overrides = {"image_size": image_size} if image_size else {}
   cfg = ofa_layout.model_config_from_hf(hf, scan_layers=scan_layers, **overrides)
-  tokenizer = tokenizer_files(source, tokenizer_dir)
+  tokenizer = find_tokenizer(source, tokenizer_dir)
+  if tokenizer is not None:
+    if tokenizer.vocab_size != cfg.logit_vocab_size:
+      raise ValueError(f"the tokenizer in {tokenizer_dir or 'the checkpoint folder'} has "
+                       f"{tokenizer.vocab_size} ids but the checkpoint's vocabulary "
+                       f"{cfg.logit_vocab_size}: it belongs to another model")
+    tokenizer_lib.check_ids(tokenizer, cfg)
   variables = ofa_layout.to_variables(weights, cfg)
   save_pretrained(out, cfg, variables)
-  for path in tokenizer:
-    shutil.copyfile(path, os.path.join(out, os.path.basename(path)))
+  if tokenizer is not None:
+    tokenizer_lib.save_tokenizer(tokenizer, out)
   count = sum(np.size(v) for v in _leaves(variables.get("params", {})))
   log(f"converted {source}{' (EMA weights)' if ema else ''}: {count:,} parameters, "
       f"{cfg.num_encoder_layers}/{cfg.num_decoder_layers} layers, d_model {cfg.d_model} -> {out}")

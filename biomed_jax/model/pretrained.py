@@ -2,7 +2,9 @@
 
   DIR/model_config.json   the ModelConfig (biomed_jax.model.config)
   DIR/variables/          an Orbax checkpoint of {"params": ..., ["batch_stats": ...]}
-  DIR/tokenizer.model     the SentencePiece model the vocabulary came from (optional)
+  DIR/tokenizer.model     the SentencePiece model the vocabulary came from, or
+  DIR/vocab.json, merges.txt [, dict.txt]   BiomedGPT's GPT-2 BPE (optional either way;
+                          biomed_jax.data.tokenizer.load_tokenizer(DIR) reads both)
 """
 
 import json
@@ -83,7 +85,9 @@ class PretrainedModel:
 
 
 def from_pretrained(directory: str) -> PretrainedModel:
+  """The model of a pretrained folder; `.tokenizer_path` is the folder when it holds
+  tokenizer files (give it to biomed_jax.data.tokenizer.load_tokenizer), else None."""
+  from biomed_jax.data.tokenizer import tokenizer_kind  # pylint: disable=g-import-not-at-top
   config = load_config(directory)
-  tokenizer = os.path.join(directory, TOKENIZER_FILE)
   return PretrainedModel(config, load_variables(directory),
-                         tokenizer if os.path.exists(tokenizer) else None)
+                         directory if tokenizer_kind(directory) else None)

@@ -15,7 +15,7 @@ CANDIDATES = [[5], [5, 7], [5, 7, 9, 11], [20, 21], [20], [30, 31, 32]]
 
 def make_setup(ids: dict, prompt_ready: bool = False):
   """A tiny untied text-only model with these ids; encoder rows are [bos] text EOS pad..."""
-  cfg = model_config("tiny", vocab_size=96, image_size=32, dropout_rate=0.0,
+  cfg = model_config("t5_tiny", vocab_size=96, image_size=32, dropout_rate=0.0,
                      tie_embeddings=False, **ids)
   model = EncoderDecoder(cfg)
   rng = np.random.default_rng(1)

@@ -21,14 +21,14 @@ CONFIGS = {
 PAD, BOS, EOS = 1, 0, 2
 
 
-def reference_model(name: str, seed: int = 0):
+def reference_model(name: str, seed: int = 0, **overrides):
   """An OFAModel in eval mode whose every norm, BatchNorm statistic, head scale and relative
   table holds a random non-trivial value (OFA's init leaves them at 1/0, which would hide a
   missing or misplaced norm)."""
   import torch  # pylint: disable=g-import-not-at-top
   modeling = ofa_reference.load()
   torch.manual_seed(seed)
-  model = modeling.OFAModel(modeling.OFAConfig(**CONFIGS[name]))
+  model = modeling.OFAModel(modeling.OFAConfig(**{**CONFIGS[name], **overrides}))
   generator = torch.Generator().manual_seed(seed + 1)
   noise = lambda t, scale: torch.randn(t.shape, generator=generator) * scale
   with torch.no_grad():

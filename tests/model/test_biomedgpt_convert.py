@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 
 import ofa_fixtures as fx
+from biomed_jax.data import tokenizer as tokenizer_lib
 from biomed_jax.model import from_pretrained
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "data"))
+from bpe_fixtures import make_bpe_files  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 torch = pytest.importorskip("torch")
 
@@ -115,20 +120,32 @@ def test_fairseq_checkpoint_through_the_cli_ema_and_raw(tmp_path, models):
     assert _max_relative_error(model(enc, dec, images, mask), ref_logits) <= 1e-4
 
 
-def test_hf_safetensors_folder_through_the_cli_with_tokenizer_files(tmp_path, models):
-  raw, _ = models
-  folder = fx.save_hf_folder(raw, str(tmp_path / "hf"), safetensors=True)
-  for name in ("vocab.json", "merges.txt", "dict.txt"):
-    (tmp_path / "hf" / name).write_text("{}" if name.endswith("json") else "")
+def test_hf_safetensors_folder_through_the_cli_with_tokenizer_files(tmp_path):
+  """An HF release folder with its BPE files: they are checked and carried into OUT."""
+  files = make_bpe_files(tmp_path)
+  tok = tokenizer_lib.load_tokenizer(str(files["hf"]))
+  raw = fx.reference_model("small", seed=0, vocab_size=tok.vocab_size)
+  folder = str(files["hf"])
+  fx.save_hf_folder(raw, folder, safetensors=True)
   out = str(tmp_path / "out")
   result = run_convert(f"--checkpoint={folder}", f"--out={out}", "--image_size=96")
   assert result.returncode == 0, result.stderr
-  assert sorted(f for f in os.listdir(out) if f.endswith((".json", ".txt"))) == [
-      "dict.txt", "merges.txt", "model_config.json", "vocab.json"]
+  assert "warning" not in result.stdout
+  saved = tokenizer_lib.load_tokenizer(out)
+  text = "Is there a pleural effusion? <bin_3> <bin_999>"
+  assert saved.kind == "ofa_bpe" and saved.encode(text) == tok.encode(text)
   model = from_pretrained(out)
+  assert model.tokenizer_path == out
   enc, dec, images, mask = fx.inputs("small", 96)
   ref_logits, _ = fx.reference_forward(raw, enc, dec, images, mask)
   assert _max_relative_error(model(enc, dec, images, mask), ref_logits) <= 1e-4
+
+  # A tokenizer of another vocabulary is refused before anything is written.
+  other = fx.save_hf_folder(fx.reference_model("small"), str(tmp_path / "other"))
+  result = run_convert(f"--checkpoint={other}", f"--out={tmp_path / 'o'}",
+                       f"--tokenizer_dir={files['fairseq']}")
+  _one_line_error(result, f"has {tok.vocab_size} ids", "vocabulary 300")
+  assert not (tmp_path / "o").exists()
 
 
 class _RunsShell:
