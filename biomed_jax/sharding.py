@@ -94,6 +94,8 @@ def logical_shardings(abstract_tree: Any, mesh: Mesh, rules: Sequence) -> Any:
   shapes = nn.meta.unbox(abstract_tree)
 
   def check(path, spec, leaf):
+    if not hasattr(leaf, "shape"):  # optax's MaskedNode: a frozen parameter's absent state
+      return leaf
     for dim, axes in zip(leaf.shape, tuple(spec)):
       if axes is None:
         continue
