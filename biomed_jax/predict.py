@@ -44,7 +44,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from biomed_jax import checkpointing
+from biomed_jax import checkpointing, integrity
 from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
 from biomed_jax.data.tokenizer import Tokenizer
@@ -118,6 +118,7 @@ class CheckpointInfo:
   tokenizer: Tokenizer
   max_source_len: int
   max_target_len: int
+  checksums: dict[str, str] | None = None  # runs: saved with the checkpoint (integrity.py)
 
   def restore_variables(self) -> dict[str, Any]:
     """{"params", "batch_stats"} on one device; a run's EMA parameters when it kept them."""
@@ -132,9 +133,18 @@ class CheckpointInfo:
     saved = ocp.StandardCheckpointer().metadata(path).item_metadata
     weights = "ema_params" if saved.get("ema_params") is not None else "params"
     target = _target(saved, (weights, "batch_stats"), device)
-    restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True))
+    try:
+      restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
+          item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+          partial_restore=True))
+      for name in target:
+        integrity.verify(restored[name], self.checksums or {}, str(path.parent),
+                         prefix=name + "/")
+    except integrity.CheckpointCorrupt as e:
+      raise PredictError(str(e)) from e
+    except Exception as e:  # damaged files: tensorstore / OCDBT read errors
+      first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+      raise PredictError(f"checkpoint {path.parent} cannot be read: {first}") from e
     return {"params": restored[weights], "batch_stats": restored.get("batch_stats", {})}
 
 
@@ -208,6 +218,8 @@ def locate_checkpoint(checkpoint_dir: str, step: int | None = None, *,
     try:
       step = _latest_or(ckpt, step)
       meta = ckpt.read_meta(step)
+    except integrity.CheckpointCorrupt as e:
+      raise PredictError(str(e)) from e
     finally:
       ckpt.close()
     kind, config = "run", json.loads(meta.get("config") or "{}")
@@ -232,7 +244,8 @@ def locate_checkpoint(checkpoint_dir: str, step: int | None = None, *,
       kind=kind, directory=checkpoint_dir, step=step if kind == "run" else None,
       model_config=model_config, tokenizer=spm,
       max_source_len=max_source_len or data.get("max_source_len") or DEFAULT_MAX_SOURCE_LEN,
-      max_target_len=data.get("max_target_len") or DEFAULT_MAX_TARGET_LEN)
+      max_target_len=data.get("max_target_len") or DEFAULT_MAX_TARGET_LEN,
+      checksums=meta.get(checkpointing.CHECKSUMS_KEY) if kind == "run" else None)
 
 
 # ------------------------------------------------------------------------------- Inputs

@@ -24,8 +24,18 @@ def _flatten(tree) -> dict[str, np.ndarray]:
 
 def _read(directory: str) -> tuple[ModelConfig, dict]:
   """(model config, {"params", "batch_stats"}) of a pretrained folder or a training workdir."""
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"init_from={directory}: no such folder")
   if not os.path.isdir(os.path.join(directory, "checkpoints")):
-    return pretrained.load_config(directory), pretrained.load_variables(directory)
+    if not os.path.exists(os.path.join(directory, pretrained.CONFIG_FILE)):
+      raise ValueError(f"init_from={directory} is neither a pretrained folder (no "
+                       f"{pretrained.CONFIG_FILE}) nor a training workdir (no checkpoints/)")
+    try:
+      return pretrained.load_config(directory), pretrained.load_variables(directory)
+    except Exception as e:  # garbled JSON or weights: name the folder
+      raise ValueError(f"init_from={directory}: cannot read the pretrained folder "
+                       f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+                       ) from e
   ckpt = checkpointing.Checkpointer(directory, every_steps=1, keep=1)
   try:
     step = ckpt.latest_step()
