@@ -10,6 +10,7 @@ import math
 
 import ml_collections
 
+from biomed_jax.config_lib import task_splits
 from biomed_jax.data.pipeline import BAD_RECORD_POLICIES
 from biomed_jax.data.tasks import SAMPLE_TASKS, TASKS
 
@@ -19,11 +20,6 @@ EVALUATING_MODES = ("evaluate", "train_and_evaluate")
 
 class ConfigError(ValueError):
   """A config that cannot run; the message lists every problem, one per line."""
-
-
-def _splits(task_name: str) -> tuple[str, ...]:
-  from biomed_jax.data import readers  # pylint: disable=g-import-not-at-top
-  return readers.get(TASKS[task_name].dataset).splits
 
 
 def _task_problems(config: ml_collections.ConfigDict, mode: str) -> list[str]:
@@ -39,15 +35,15 @@ def _task_problems(config: ml_collections.ConfigDict, mode: str) -> list[str]:
       problems.append(f"config.data.mixture: task {name!r} has weight {weight!r}; weights "
                       "must be positive")
   for name in mixture:
-    if name in TASKS and "train" not in _splits(name):
+    if name in TASKS and "train" not in task_splits(name):
       problems.append(f"config.data.mixture: task {name!r} has no train split "
-                      f"(splits: {_splits(name)})")
+                      f"(splits: {task_splits(name)})")
   if mode in EVALUATING_MODES:
     split = config.eval.split
     for name in evaluated:
-      if name in TASKS and split not in _splits(name):
+      if name in TASKS and split not in task_splits(name):
         problems.append(f"config.eval.split={split!r}: task {name!r} has only "
-                        f"{_splits(name)}; set --config.eval.split or leave the task out of "
+                        f"{task_splits(name)}; set --config.eval.split or leave the task out of "
                         "config.eval.tasks")
   needs_data = [n for n in set(mixture + (evaluated if mode in EVALUATING_MODES else []))
                 if n in TASKS and n not in SAMPLE_TASKS]

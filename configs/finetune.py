@@ -34,4 +34,5 @@ def get_config(arg=None):
   c.data.batch_size = batch
   c.train.ema_decay = 0.9999 if task.family == "vqa" else 0.0  # BiomedGPT's VQA recipe
   c.eval.every_steps = steps // 5
+  c.eval.split = config_lib.held_out_split(task.name)
   return c
