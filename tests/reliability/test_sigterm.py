@@ -32,4 +32,5 @@ def test_sigterm_during_a_checkpoint_step_exits_cleanly(tmp_path, monkeypatch):
                       lambda *a, **k: _TermAt(make(*a, **k), step=2))
   result = train.run(make_config(**{"train.num_steps": 6}), str(tmp_path), "train")
   assert result["step"] == 2  # stopped after the step in flight, which was a checkpoint step
-  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2"]
+  saved = [int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()]
+  assert max(saved) == 2
