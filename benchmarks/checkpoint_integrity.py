@@ -20,7 +20,6 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from biomed_jax import checkpointing, config_lib, integrity, sharding
 from biomed_jax.model import EncoderDecoder

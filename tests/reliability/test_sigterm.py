@@ -3,7 +3,6 @@
 import os
 import signal
 
-import pytest
 
 from biomed_jax import train
 from biomed_jax.data import pipeline
