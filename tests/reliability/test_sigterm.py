@@ -3,7 +3,6 @@
 import os
 import signal
 
-
 from biomed_jax import train
 from biomed_jax.data import pipeline
 from reliability_helpers import make_config
