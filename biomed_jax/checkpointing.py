@@ -6,17 +6,26 @@ One checkpoint per saved step, under WORKDIR/checkpoints/<step>/, holding two it
          save starts, so the asynchronous write cannot see a later position), the fields that
          must match to resume, and the whole config as text
 Orbax writes each step into a temporary folder and renames it when complete, so a run killed
-at any moment, also during a save, resumes from the last complete checkpoint.
+at any moment, also during a save, resumes from the last complete checkpoint. The meta item
+also holds a checksum of every state array (biomed_jax.integrity), verified on restore: a
+checkpoint whose bytes changed on disk is refused, not trained on.
 """
 
+import errno
 import json
 import os
+import shutil
 from typing import Any
 
 from etils import epath
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+
+from biomed_jax import integrity
+from biomed_jax.integrity import CheckpointCorrupt
+
+CHECKSUMS_KEY = "checksums"
 
 # Config fields that must not change between a checkpoint and the run resuming from it: they
 # fix parameter shapes / layout or the data stream. Everything else (learning rate, number of
@@ -53,7 +62,11 @@ class Checkpointer:
     local = "://" not in workdir  # gs:// and other remote paths are already absolute
     self.directory = str(epath.Path(os.path.abspath(workdir) if local else workdir) /
                          "checkpoints")
+    if keep < 1:
+      raise ValueError(f"keep_checkpoints={keep}: must be >= 1 (Orbax would delete every "
+                       "checkpoint)")
     self.best_metric = best_metric
+    self._closed = False
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, save_interval_steps=every_steps, enable_async_checkpointing=True,
         best_fn=(lambda m: m[best_metric]) if best_metric else None, best_mode=best_mode,
@@ -70,26 +83,63 @@ class Checkpointer:
   def save(self, step: int, state, meta: dict, *, force: bool = False,
            metrics: dict | None = None) -> bool:
     """Starts an asynchronous save (device arrays are copied before it returns)."""
+    self._check_free_space(step, state)
+    meta = {**meta, CHECKSUMS_KEY: integrity.checksums(state)}
     args = ocp.args.Composite(state=ocp.args.StandardSave(state),
                               meta=ocp.args.JsonSave(meta))
     return self.manager.save(step, args=args, force=force, metrics=metrics)
 
-  def read_meta(self, step: int) -> dict:
-    return self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))[
-        "meta"]
+  def _check_free_space(self, step: int, state) -> None:
+    """A full disk is named now, not as an asynchronous write error at the next save."""
+    if "://" in self.directory:
+      return
+    needed = sum(x.nbytes for x in jax.tree.leaves(state)) // jax.process_count()
+    free = shutil.disk_usage(self.directory).free
+    if free < needed * 1.1:
+      raise OSError(errno.ENOSPC, f"not enough disk space for the checkpoint of step {step} "
+                    f"in {self.directory}: {free / 2**20:.1f} MiB free, about "
+                    f"{needed / 2**20:.1f} MiB needed")
 
-  def restore_state(self, step: int, abstract_state):
+  def step_directory(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
+
+  def read_meta(self, step: int) -> dict:
+    try:
+      return self.manager.restore(step, args=ocp.args.Composite(
+          meta=ocp.args.JsonRestore()))["meta"]
+    except Exception as e:  # truncated or garbled JSON, missing files: name the checkpoint
+      raise CheckpointCorrupt(f"checkpoint {self.step_directory(step)}: its meta item cannot "
+                              f"be read ({_first_line(e)})") from e
+
+  def restore_state(self, step: int, abstract_state, *, verify: bool = True):
     """Restores onto the shardings carried by `abstract_state` (any mesh shape); None
-    restores the tree as saved."""
-    return self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state)))["state"]
+    restores the tree as saved. Checks every array against the checksums saved with it."""
+    expected = self.read_meta(step).get(CHECKSUMS_KEY) if verify else None
+    try:
+      state = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state)))["state"]
+    except Exception as e:  # tensorstore / OCDBT read errors of damaged files
+      raise CheckpointCorrupt(f"checkpoint {self.step_directory(step)}: the state cannot be "
+                              f"read ({_first_line(e)})") from e
+    if expected:
+      integrity.verify(state, expected, self.step_directory(step))
+    return state
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
 
   def close(self) -> None:
+    """Waits for the last save; may be called more than once."""
+    if self._closed:
+      return
+    self._closed = True
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+def _first_line(error: Exception) -> str:
+  text = str(error).strip().splitlines()
+  return (text[0] if text else type(error).__name__)[:300]
 
 
 def abstract_with_shardings(abstract_tree, shardings):

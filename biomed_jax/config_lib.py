@@ -55,6 +55,18 @@ def use_task_lengths(c: ml_collections.ConfigDict) -> None:
   c.data.max_target_len = max(t.max_target_len for t in tasks)
 
 
+def task_splits(name: str) -> tuple[str, ...]:
+  """The splits task `name`'s dataset is published with."""
+  from biomed_jax.data import readers  # pylint: disable=g-import-not-at-top
+  from biomed_jax.data.tasks import get_task  # pylint: disable=g-import-not-at-top
+  return readers.get(get_task(name).dataset).splits
+
+
+def held_out_split(name: str) -> str:
+  """"validation" where the dataset has one, else "test" (VQA-RAD, PMC-VQA, PEIR Gross)."""
+  return "validation" if "validation" in task_splits(name) else "test"
+
+
 def base_config(variant: str = "t5_tiny") -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0

@@ -2,15 +2,21 @@ r"""Entry point: python -m biomed_jax.main --config=configs/demo.py --workdir=DI
 
 Config files are ml_collections `get_config(arg)` files; override any key with
 --config.section.key=value (a mistyped key is an error that names it).
+
+A failing run prints one short `error: ...` line; the full traceback goes to
+WORKDIR/error.log, and --verbose prints it instead.
 """
 
 import logging as logging_std
+import os
+import sys
+import traceback
 
 from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from biomed_jax import summary, train
+from biomed_jax import config_checks, summary, train
 
 MODES = ("train", "evaluate", "train_and_evaluate", "summary")
 
@@ -21,7 +27,11 @@ flags.DEFINE_string("workdir", None, "Checkpoints, logs and evaluation outputs."
 flags.DEFINE_enum("mode", "train_and_evaluate", MODES, "What to run.")
 flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pods, multi-host "
                   "GPU): every host runs the same command.")
+flags.DEFINE_bool("verbose", False, "On an error, print the full traceback.")
 flags.mark_flag_as_required("config")
+
+ERROR_LOG = "error.log"
+MAX_MESSAGE = 600  # characters of an error shown; the rest is in the log
 
 
 class _QuietLibraries(logging_std.Filter):
@@ -43,7 +53,32 @@ def main(argv):
     return
   if not FLAGS.workdir:
     raise app.UsageError(f"--mode={FLAGS.mode} needs --workdir (checkpoints and logs go there)")
-  train.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+  try:
+    train.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+  except Exception as e:  # pylint: disable=broad-except
+    if FLAGS.verbose:
+      raise
+    sys.exit(_report(e, FLAGS.workdir))
+
+
+def _report(error: Exception, workdir: str) -> str:
+  """The error in one short line (a config's problems keep one line each); the traceback is
+  appended to WORKDIR/error.log."""
+  lines = [" ".join(line.split()) for line in str(error).strip().splitlines() if line.strip()]
+  if isinstance(error, config_checks.ConfigError):
+    text = "\n  ".join(lines)
+  else:
+    text = " ".join(lines)[:MAX_MESSAGE] or type(error).__name__
+    if not isinstance(error, (ValueError, OSError, RuntimeError)):
+      text = f"{type(error).__name__}: {text}"
+  try:
+    path = os.path.join(workdir, ERROR_LOG)
+    with open(path, "a") as f:
+      f.write("".join(traceback.format_exception(error)) + "\n")
+    where = f"full traceback in {path}, or rerun with --verbose"
+  except OSError:
+    where = "rerun with --verbose for the full traceback"
+  return f"error: {text}\n({where})"
 
 
 if __name__ == "__main__":

@@ -45,9 +45,9 @@ from absl import app, flags, logging
 from etils import epath
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
-from biomed_jax import checkpointing
+from biomed_jax import checkpointing, integrity
+from biomed_jax import weights as weights_lib
 from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
 from biomed_jax.data import tokenizer as tokenizer_lib
@@ -60,7 +60,6 @@ from biomed_jax.model import pretrained
 DEFAULT_MAX_SOURCE_LEN = 128
 DEFAULT_MAX_TARGET_LEN = 64
 DEFAULT_BATCH_SIZE = 8
-_STATE_ITEM = "state"  # the TrainState item of a checkpoint (biomed_jax.checkpointing)
 ImageInput = str | os.PathLike | bytes | np.ndarray
 
 
@@ -128,34 +127,12 @@ class CheckpointInfo:
   image_normalization: str = images_lib.DEFAULT_NORMALIZATION
 
   def restore_variables(self) -> dict[str, Any]:
-    """{"params", "batch_stats"} on one device; a run's EMA parameters when it kept them."""
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    if self.kind == "pretrained":
-      path = epath.Path(self.directory) / pretrained.VARIABLES_DIR
-      saved = ocp.StandardCheckpointer().metadata(path).item_metadata
-      return pretrained.load_variables(self.directory, _target(saved, saved.keys(), device))
-    # Only the weights used are read: the raw parameters when there is an EMA, and the
-    # optimizer state (twice the parameters with Adam) stay on disk.
-    path = epath.Path(self.directory) / "checkpoints" / str(self.step) / _STATE_ITEM
-    saved = ocp.StandardCheckpointer().metadata(path).item_metadata
-    weights = "ema_params" if saved.get("ema_params") is not None else "params"
-    target = _target(saved, (weights, "batch_stats"), device)
-    restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True))
-    return {"params": restored[weights], "batch_stats": restored.get("batch_stats", {})}
-
-
-def _target(saved, names, device) -> dict[str, Any]:
-  """Restore targets on `device` for the named subtrees of a checkpoint's metadata; empty
-  subtrees (a text-only model's batch_stats) are left out, Orbax has nothing to read."""
-  target = {}
-  for name in names:
-    leaves = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
-                          saved[name])
-    if jax.tree.leaves(leaves):
-      target[name] = leaves
-  return target
+    """{"params", "batch_stats"} on one device, through the one weights loader: a run's EMA
+    parameters when it kept them, every array checked against its saved checksum."""
+    try:
+      return weights_lib.locate(self.directory, self.step).restore().variables
+    except ValueError as e:  # WeightsError, CheckpointCorrupt: the message names the step
+      raise PredictError(str(e)) from e
 
 
 def _latest_or(ckpt: checkpointing.Checkpointer, step: int | None) -> int:
@@ -228,6 +205,8 @@ def locate_checkpoint(checkpoint_dir: str, step: int | None = None, *,
     try:
       step = _latest_or(ckpt, step)
       meta = ckpt.read_meta(step)
+    except integrity.CheckpointCorrupt as e:
+      raise PredictError(str(e)) from e
     finally:
       ckpt.close()
     kind, config = "run", json.loads(meta.get("config") or "{}")

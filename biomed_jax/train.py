@@ -1,9 +1,11 @@
 """The trainer: one function, read top to bottom.
 
-  Mesh -> Input pipeline -> Model & optimizer -> State (resume, init_from or fresh)
-  -> Train step -> Evaluation -> Train loop (logging, checkpoints, preemption, guards)
+  Config check & workdir lock -> Mesh -> Input pipeline -> Model & optimizer
+  -> State (resume, init_from or fresh) -> Train step -> Evaluation
+  -> Train loop (logging, checkpoints, preemption, guards)
 """
 
+import contextlib
 import hashlib
 import re
 import signal
@@ -15,10 +17,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from biomed_jax import checkpointing, config_lib, evaluation, sharding
+from biomed_jax import checkpointing, config_checks, config_lib, evaluation, sharding
+from biomed_jax import workdir_lock
 from biomed_jax.data import pipeline
 from biomed_jax.data import tokenizer as tokenizer_lib
-from biomed_jax.data.tasks import SAMPLE_TASKS
 from biomed_jax.model import EncoderDecoder
 from biomed_jax.training import init_from, optimizer, reporting
 from biomed_jax.training import state as state_lib
@@ -53,8 +55,31 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
 
   Returns {"step": last step, "eval": last evaluation's metrics, "skipped_nonfinite": n}.
   """
-  epath.Path(workdir).mkdir(parents=True, exist_ok=True)  # local or gs://
+  # ---------------------------------------------------------------------------- Config & lock
+  config_checks.check(config, mode)
   model_cfg = config_lib.resolve_model_config(config.model)
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)  # local or gs://
+  with contextlib.ExitStack() as stack:
+    # Evaluation only reads checkpoints: it may run beside the training run that writes them.
+    if mode != "evaluate":
+      stack.enter_context(workdir_lock.hold(workdir))
+    ckpt = checkpointing.Checkpointer(
+        workdir, every_steps=config.train.checkpoint_every,
+        keep=config.train.keep_checkpoints, best_metric=config.train.keep_best_by)
+    stack.callback(ckpt.close)
+    config_checks.check_resume(config, mode, ckpt.latest_step(), ckpt.directory)
+    return _run(config, workdir, mode, model_cfg, ckpt)
+
+
+def _skipped_summary(counts: dict[str, dict[str, int]]) -> str:
+  """"sample_vqa: missing_image=2; roco: bad_image=1": records dropped by the skip policy
+  and records truncated to the batch widths, by task and kind."""
+  return "; ".join(f"{task}: " + ", ".join(f"{kind}={n}" for kind, n in sorted(kinds.items()))
+                   for task, kinds in sorted(counts.items())) or "none"
+
+
+def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpointer) -> dict:
+  latest = ckpt.latest_step()
 
   # ---------------------------------------------------------------------------- Mesh
   mesh = sharding.make_mesh(config.mesh)
@@ -84,16 +109,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     if global_batch % divisor:
       raise ValueError(f"config.data.batch_size={global_batch} must divide evenly over the "
                        f"{divisor} {what}")
-  if not config.data.mixture:
-    raise ValueError("config.data.mixture is empty: name at least one (task, weight)")
-  needs_data = [name for name, _ in config.data.mixture if name not in SAMPLE_TASKS]
-  if needs_data and not config.data.data_dir:
-    raise ValueError(
-        f"tasks {needs_data} read prepared datasets, but config.data.data_dir is empty: "
-        "prepare them with `python -m biomed_jax.data.prepare --dataset=all "
-        "--manual_dir=<folder with the downloaded datasets> --data_dir=<out>` and pass "
-        "--config.data.data_dir=<out> (configs/demo.py needs nothing: it uses the shipped "
-        "sample mixture)")
   data_kwargs = dict(tokenizer=tokenizer, image_size=model_cfg.image_size,
                      max_source_len=config.data.max_source_len,
                      max_target_len=config.data.max_target_len,
@@ -124,11 +139,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     logging.info("freezing %d parameter arrays matching %r", len(frozen), config.train.freeze)
 
   # ---------------------------------------------------------------------------- State
-  ckpt = checkpointing.Checkpointer(
-      workdir, every_steps=config.train.checkpoint_every, keep=config.train.keep_checkpoints,
-      best_metric=config.train.keep_best_by)
   signature = checkpointing.resume_signature(config, model_cfg)
-  latest = ckpt.latest_step()
   if latest is not None:
     meta = ckpt.read_meta(latest)
     mismatches = checkpointing.signature_mismatches(meta["signature"], signature)
@@ -171,7 +182,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
       raise FileNotFoundError(f"--mode=evaluate: no checkpoint in {ckpt.directory} and no "
                               "config.init_from to evaluate")
     results = evaluate(start_step)
-    ckpt.close()
     return {"step": start_step, "eval": results, "skipped_nonfinite": 0}
 
   # ---------------------------------------------------------------------------- Train loop
@@ -181,15 +191,21 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
                   if config.train.record_batch_fingerprints else None)
   consecutive_nonfinite = skipped_total = 0
   results = {}
+  saved_step = latest
 
   def save(step: int, force: bool = False, metrics: dict | None = None) -> None:
-    if not (force or ckpt.due(step)):
+    nonlocal saved_step
+    if step == saved_step or not (force or ckpt.due(step)):
       return
     meta = {"signature": signature, "data_iterator": train_iter.get_state(),
             "config": config.to_json_best_effort(), "step": step,
             "model_config": model_cfg.to_dict(), "tokenizer": tokenizer_files}
     ckpt.save(step, state, meta, force=force, metrics=metrics)
+    saved_step = step
 
+  if start_step >= config.train.num_steps:
+    logging.warning("the run is already at step %d = config.train.num_steps: nothing to "
+                    "train (raise --config.train.num_steps to continue)", start_step)
   logging.info("training steps %d -> %d, global batch %d", start_step, config.train.num_steps,
                global_batch)
   try:
@@ -221,17 +237,33 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
                                 batch["decoder_loss_weights"].sum()))
 
       if step % config.train.log_every == 0 or step == config.train.num_steps:
+        counts = train_iter.problem_counts
         reporter.log(step, float(schedule(step - 1)), extra={
             "skipped_nonfinite": skipped_total,
             **{f"skipped_{task}_{kind}": n
-               for task, kinds in train_iter.problem_counts.items() for kind, n in kinds.items()}})
+               for task, kinds in counts.items() for kind, n in kinds.items()}})
+        if counts or skipped_total:
+          logging.info("step %d: record problems so far (skipped or truncated): %s; "
+                       "non-finite steps skipped: %d",
+                       step, _skipped_summary(counts), skipped_total)
       eval_due = (mode == "train_and_evaluate" and
                   (step % config.eval.every_steps == 0 or step == config.train.num_steps))
+      final = step == config.train.num_steps
+      if eval_due and config.train.keep_best_by:
+        # The checkpoint carries the metrics it is ranked by, so it is saved after them; an
+        # evaluation that fails still leaves it saved (unranked).
+        try:
+          results = evaluate(step)
+        except BaseException:
+          save(step, force=True)
+          raise
+        save(step, force=final, metrics=results)
+      else:
+        save(step, force=final)  # before evaluating: a failing evaluation loses nothing
+        if eval_due:
+          results = evaluate(step)
       if eval_due:
-        results = evaluate(step)
         reporter.scalars(step, results, prefix="eval/")
-      save(step, force=step == config.train.num_steps,
-           metrics=results if config.train.keep_best_by and eval_due else None)
       if preemption.requested or ckpt.manager.reached_preemption(step):
         save(step, force=True)
         ckpt.wait()
@@ -242,5 +274,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
     if fingerprints:
       fingerprints.close()
     reporter.close()
-    ckpt.close()
+    logging.info("record problems in training (bad_records_train=%r: skipped; too long: "
+                 "truncated): %s; non-finite steps skipped: %d", config.data.bad_records_train,
+                 _skipped_summary(train_iter.problem_counts), skipped_total)
   return {"step": int(state.step), "eval": results, "skipped_nonfinite": skipped_total}

@@ -18,7 +18,7 @@ from etils import epath
 import jax
 import orbax.checkpoint as ocp
 
-from biomed_jax import checkpointing
+from biomed_jax import checkpointing, integrity
 from biomed_jax.model import ModelConfig, pretrained
 
 STATE_ITEM = "state"  # the TrainState item of a checkpoint (biomed_jax.checkpointing)
@@ -39,21 +39,34 @@ class Weights:
   ema: bool = False
 
   def restore(self, sharding=None) -> "Weights":
-    """The same with variables read, onto `sharding` (default: the first local device)."""
+    """The same with variables read, onto `sharding` (default: the first local device). A
+    run's arrays are checked against the checksums saved with them (biomed_jax.integrity):
+    damaged or unreadable files raise CheckpointCorrupt / WeightsError naming the step."""
     device = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     if self.kind == "pretrained":
       path = epath.Path(self.directory) / pretrained.VARIABLES_DIR
-      saved = ocp.StandardCheckpointer().metadata(path).item_metadata
-      variables = pretrained.load_variables(self.directory, _target(saved, saved.keys(), device))
+      try:
+        saved = ocp.StandardCheckpointer().metadata(path).item_metadata
+        variables = pretrained.load_variables(self.directory,
+                                              _target(saved, saved.keys(), device))
+      except Exception as e:  # damaged files: tensorstore / OCDBT read errors
+        raise WeightsError(f"{self.directory}: cannot read the pretrained folder "
+                           f"({_first_line(e)})") from e
       return dataclasses.replace(self, variables={"batch_stats": {}, **variables})
     path = epath.Path(self.directory) / "checkpoints" / str(self.step) / STATE_ITEM
-    saved = ocp.StandardCheckpointer().metadata(path).item_metadata
-    ema = saved.get("ema_params") is not None
-    weights = "ema_params" if ema else "params"
-    target = _target(saved, (weights, "batch_stats"), device)
-    restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
-        item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-        partial_restore=True))
+    try:
+      saved = ocp.StandardCheckpointer().metadata(path).item_metadata
+      ema = saved.get("ema_params") is not None
+      weights = "ema_params" if ema else "params"
+      target = _target(saved, (weights, "batch_stats"), device)
+      restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
+          item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+          partial_restore=True))
+    except Exception as e:  # damaged files: tensorstore / OCDBT read errors
+      raise WeightsError(f"checkpoint {path.parent} cannot be read: {_first_line(e)}") from e
+    expected = self.meta.get(checkpointing.CHECKSUMS_KEY) or {}
+    for name in target:
+      integrity.verify(restored[name], expected, str(path.parent), prefix=name + "/")
     variables = {"params": restored[weights], "batch_stats": restored.get("batch_stats", {})}
     return dataclasses.replace(self, variables=variables, ema=ema)
 
@@ -61,6 +74,10 @@ class Weights:
     """A file saved beside the weights (tokenizer files), or None."""
     path = os.path.join(self.directory, name)
     return path if os.path.exists(path) else None
+
+
+def _first_line(e: Exception) -> str:
+  return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def _target(saved, names, device) -> dict[str, Any]:
@@ -82,18 +99,19 @@ def locate(directory: str, step: int | None = None) -> Weights:
   root = epath.Path(directory)
   if not root.exists():
     raise WeightsError(f"{directory} does not exist")
-  if (root / pretrained.CONFIG_FILE).exists():
+  if not (root / "checkpoints").is_dir():
+    if not (root / pretrained.CONFIG_FILE).exists():
+      raise WeightsError(
+          f"{directory} is neither a pretrained folder (no {pretrained.CONFIG_FILE}) nor a "
+          "training workdir (no checkpoints/)")
     if step is not None:
       raise WeightsError(f"{directory} is a pretrained folder (one set of weights): a step "
                          "applies to training workdirs only")
     try:
       return Weights("pretrained", directory, None, pretrained.load_config(directory), {})
-    except (FileNotFoundError, ValueError) as e:
-      raise WeightsError(f"{directory}: {e}") from e
-  if not (root / "checkpoints").is_dir():
-    raise WeightsError(
-        f"{directory} holds no weights: expected a training workdir (checkpoints/<step>/) or "
-        f"a pretrained folder ({pretrained.CONFIG_FILE} + {pretrained.VARIABLES_DIR}/)")
+    except Exception as e:  # garbled JSON, unknown keys, missing variables/
+      raise WeightsError(f"{directory}: cannot read the pretrained folder "
+                         f"({_first_line(e)})") from e
   ckpt = checkpointing.Checkpointer(directory, every_steps=1, keep=1)
   try:
     steps = sorted(ckpt.manager.all_steps())

@@ -112,4 +112,5 @@ def get_config(arg=None):
     _biomedgpt_recipe(c, task, BIOMEDGPT_RECIPES[task.name])
   else:
     _family_recipe(c, task)
+  c.eval.split = config_lib.held_out_split(task.name)
   return c

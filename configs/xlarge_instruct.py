@@ -36,5 +36,9 @@ def instruct_config(variant: str, data: str):
   c.train.num_steps = 50_000
   c.train.checkpoint_every = 1000
   c.eval.every_steps = 5000
+  # Periodic evaluation on the tasks with a validation split (llava_med and bioinstruct have
+  # only train; vqa_rad, pmc_vqa and peir_gross keep their test split for the final numbers).
+  c.eval.tasks = tuple(name for name, _ in c.data.mixture
+                       if "validation" in config_lib.task_splits(name))
   c.eval.max_examples = 500
   return c

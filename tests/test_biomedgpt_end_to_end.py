@@ -52,7 +52,8 @@ def test_convert_finetune_evaluate_predict(tmp_path):
   config.data.update(batch_size=8, max_source_len=40, max_target_len=56, data_dir="")
   config.optimizer.warmup_steps = 1
   config.train.update(num_steps=3, log_every=1, checkpoint_every=3)
-  config.eval.update(tasks=("sample_vqa",), max_examples=8, batch_size=8, every_steps=3)
+  config.eval.update(tasks=("sample_vqa",), max_examples=8, batch_size=8, every_steps=3,
+                     split="validation")
   workdir = str(tmp_path / "run")
   result = train.run(config, workdir, "train_and_evaluate")
   assert result["step"] == 3 and result["eval"]["sample_vqa/examples"] == 8

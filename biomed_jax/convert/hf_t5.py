@@ -35,6 +35,10 @@ def model_config_from_hf(hf: dict, scan_layers: bool = True,
   # Transformers 4 marks T5 v1.1 with tie_word_embeddings=false (separate lm_head, no logit
   # scaling); transformers 5 always ties the weights and says scale_decoder_outputs instead.
   scale = hf.get("scale_decoder_outputs", hf.get("tie_word_embeddings", True))
+  missing = [k for k in ("vocab_size", "d_model", "num_heads", "d_kv", "d_ff", "num_layers")
+             if k not in hf]
+  if missing:
+    raise ValueError(f"config.json lacks {missing}: not a complete T5 config")
   vision = VARIANTS[vision_variant]
   return ModelConfig(
       vocab_size=hf["vocab_size"], d_model=hf["d_model"], num_heads=hf["num_heads"],
@@ -60,7 +64,10 @@ def read_hf_weights(hf_dir: str) -> dict[str, np.ndarray]:
         {os.path.join(hf_dir, f) for f in json.load(open(index))["weight_map"].values()})
     weights = {}
     for f in files:
-      weights.update(load_file(f))
+      try:
+        weights.update(load_file(f))
+      except Exception as e:  # truncated or not a safetensors file
+        raise ValueError(f"{f} cannot be read as safetensors ({e})") from e
   elif os.path.exists(torch_bin):
     try:
       import torch
@@ -162,7 +169,10 @@ def convert(hf_dir: str, out: str, scan_layers: bool = True,
     raise FileNotFoundError(f"{config_path} not found: --hf_dir must be a Hugging Face model "
                             "folder (config.json + weights)")
   with open(config_path) as f:
-    hf_config = json.load(f)
+    try:
+      hf_config = json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f"{config_path} is not valid JSON ({e})") from e
   weights = read_hf_weights(hf_dir)
   cfg = model_config_from_hf(hf_config, scan_layers, vision_variant,
                              tied_weights=not _has_separate_lm_head(weights))

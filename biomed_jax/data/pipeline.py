@@ -52,6 +52,7 @@ instruction or target is truncated to the limit (EOS kept) and counted as
 import collections
 from collections.abc import Mapping, Sequence
 import math
+import os
 
 from absl import flags
 import grain
@@ -61,6 +62,7 @@ from biomed_jax.data import batching
 from biomed_jax.data import images as images_lib
 from biomed_jax.data import mixing
 from biomed_jax.data import transforms
+from biomed_jax.data import worker_watchdog
 from biomed_jax.data.records import DataError, Record
 from biomed_jax.data.tasks import (CANDIDATES_CLOSED_FROM_TRAIN, CANDIDATES_FROM_TRAIN,
                                    SAMPLE_TASKS, Task, get_task)
@@ -131,6 +133,17 @@ def _mark_flags_parsed(*_) -> None:
     flags.FLAGS.mark_as_parsed()
 
 
+class _WorkerInit:
+  """Runs in each Grain worker process (picklable: workers are spawned)."""
+
+  def __init__(self, parent_pid: int):
+    self.parent_pid = parent_pid
+
+  def __call__(self, *_) -> None:
+    _mark_flags_parsed()
+    worker_watchdog.start(self.parent_pid)
+
+
 def _finish(ds: grain.MapDataset, *, batch_size: int, image_size: int, max_source_len: int,
             max_target_len: int, worker_count: int, read_threads: int, fail: bool,
             initial_counts: dict[str, dict[str, int]], pad_id: int, image_normalization: str,
@@ -146,7 +159,7 @@ def _finish(ds: grain.MapDataset, *, batch_size: int, image_size: int, max_sourc
     _mark_flags_parsed()
     it_ds = it_ds.mp_prefetch(
         grain.MultiprocessingOptions(num_workers=worker_count, per_worker_buffer_size=2),
-        worker_init_fn=_mark_flags_parsed)
+        worker_init_fn=_WorkerInit(os.getpid()))
   return batching.CountingIterator(iter(it_ds), fail=fail, initial_counts=initial_counts,
                                    image_normalization=image_normalization)
 

@@ -24,7 +24,12 @@ def _flatten(tree) -> dict[str, np.ndarray]:
 
 def load_into(params, batch_stats, directory: str, model_config: ModelConfig):
   """Returns (params, batch_stats) with the folder's values placed on the existing shardings."""
-  loaded = weights.load(directory)
+  try:
+    loaded = weights.load(directory)
+  except ValueError as e:  # WeightsError, CheckpointCorrupt: the message names the folder
+    message = str(e)
+    raise ValueError(f"init_from={message}" if message.startswith(directory) else
+                     f"init_from={directory}: {message}") from e
   saved_config, saved = loaded.model_config, loaded.variables
   if loaded.kind == "run":
     logging.info("init_from %s: step %d, %s weights", directory, loaded.step,

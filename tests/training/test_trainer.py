@@ -216,9 +216,9 @@ def test_init_from_another_runs_workdir(tmp_path):
   ckpt = checkpointing.Checkpointer(str(source), every_steps=1, keep=10)
   trained = ckpt.restore_state(2, None)["params"]
   ckpt.close()
-  # One step at learning rate 0: the new run's checkpoint holds exactly the loaded weights.
-  config = _config(**{"train.num_steps": 1, "optimizer.learning_rate": 0.0,
-                      "train.checkpoint_every": 1})
+  # One step, the first of the warmup (learning rate 0 there; a configured learning rate of 0
+  # is refused): the new run's checkpoint holds exactly the loaded weights.
+  config = _config(**{"train.num_steps": 1, "train.checkpoint_every": 1})
   config.init_from = str(source)
   train.run(config, str(tmp_path / "finetune"), "train")
   ckpt = checkpointing.Checkpointer(str(tmp_path / "finetune"), every_steps=1, keep=10)
