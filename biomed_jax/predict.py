@@ -46,7 +46,6 @@ from etils import epath
 import jax
 import numpy as np
 
-from biomed_jax import checkpointing, integrity
 from biomed_jax import weights as weights_lib
 from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
@@ -54,7 +53,6 @@ from biomed_jax.data import tokenizer as tokenizer_lib
 from biomed_jax.data.transforms import fit_source
 from biomed_jax.decoding import METHODS, CandidateTrie, decode
 from biomed_jax.model import EncoderDecoder, ModelConfig
-from biomed_jax.model import pretrained
 
 # A pretrained folder records no data config; these are the base config's defaults.
 DEFAULT_MAX_SOURCE_LEN = 128
@@ -115,36 +113,26 @@ class DecodeOptions:
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointInfo:
-  """What a checkpoint folder holds, read without touching the weights."""
-  kind: str  # "run" (a training workdir) or "pretrained"
-  directory: str
-  step: int | None  # runs only
-  model_config: ModelConfig
+  """What a checkpoint folder holds (found by the one weights loader, biomed_jax.weights),
+  with the tokenizer and input settings the run used; the weights are not read yet."""
+  weights: weights_lib.Weights
   tokenizer: tokenizer_lib.BaseTokenizer
   max_source_len: int
   max_target_len: int
   decoder_prompt: str = "none"
   image_normalization: str = images_lib.DEFAULT_NORMALIZATION
 
+  @property
+  def model_config(self) -> ModelConfig:
+    return self.weights.model_config
+
   def restore_variables(self) -> dict[str, Any]:
-    """{"params", "batch_stats"} on one device, through the one weights loader: a run's EMA
-    parameters when it kept them, every array checked against its saved checksum."""
+    """{"params", "batch_stats"} on one device: a run's EMA parameters when it kept them,
+    every array checked against its saved checksum."""
     try:
-      return weights_lib.locate(self.directory, self.step).restore().variables
+      return self.weights.restore().variables
     except ValueError as e:  # WeightsError, CheckpointCorrupt: the message names the step
       raise PredictError(str(e)) from e
-
-
-def _latest_or(ckpt: checkpointing.Checkpointer, step: int | None) -> int:
-  steps = sorted(ckpt.manager.all_steps())
-  if not steps:
-    raise PredictError(f"no checkpoint in {ckpt.directory}: the run has not saved one yet")
-  if step is None:
-    return steps[-1]
-  if step not in steps:
-    raise PredictError(f"no checkpoint for step {step} in {ckpt.directory}; saved steps: "
-                       f"{steps}")
-  return step
 
 
 _NO_SAVED_TOKENIZER = "{} is missing (and no vocab.json + merges.txt beside it)"
@@ -174,63 +162,38 @@ def _run_tokenizer(workdir: epath.Path, config: dict) -> str:
 def locate_checkpoint(checkpoint_dir: str, step: int | None = None, *,
                       tokenizer: str | None = None,
                       max_source_len: int | None = None) -> CheckpointInfo:
-  """Reads a training workdir's checkpoint metadata or a pretrained folder's config.
+  """A training workdir's checkpoint (latest or `step`) or a pretrained folder, with its
+  tokenizer.
 
   tokenizer: a tokenizer path (a SentencePiece .model, or a folder with vocab.json +
   merges.txt [+ dict.txt]) overriding the saved one (required for a pretrained folder without
   tokenizer files). max_source_len: overrides the run's data.max_source_len.
   """
-  if "://" not in checkpoint_dir:
-    checkpoint_dir = os.path.abspath(checkpoint_dir)
-  root = epath.Path(checkpoint_dir)
-  if not root.exists():
-    raise PredictError(f"checkpoint folder {checkpoint_dir} does not exist")
-  if (root / pretrained.CONFIG_FILE).exists():
-    if step is not None:
-      raise PredictError(f"{checkpoint_dir} is a pretrained folder (one set of weights): "
-                         "--step applies to training workdirs only")
-    try:
-      model_config = pretrained.load_config(checkpoint_dir)
-    except FileNotFoundError as e:  # model_config.json without variables/
-      raise PredictError(str(e)) from e
+  try:
+    found = weights_lib.locate(checkpoint_dir, step)
+  except ValueError as e:  # WeightsError, CheckpointCorrupt (damaged metadata)
+    raise PredictError(str(e)) from e
+  root = epath.Path(found.directory)
+  if found.kind == "pretrained":
     saved = _saved_tokenizer(root)
     if tokenizer is None and saved is None:
       missing = _NO_SAVED_TOKENIZER.format(root / tokenizer_lib.SPM_FILE)
       raise PredictError(f"no tokenizer: {missing}; pass --tokenizer=PATH (the tokenizer "
                          "the weights were trained with)")
-    kind, config = "pretrained", {}
-    tokenizer = tokenizer or saved
-  elif (root / "checkpoints").is_dir():
-    ckpt = checkpointing.Checkpointer(checkpoint_dir, every_steps=1, keep=1)
-    try:
-      step = _latest_or(ckpt, step)
-      meta = ckpt.read_meta(step)
-    except integrity.CheckpointCorrupt as e:
-      raise PredictError(str(e)) from e
-    finally:
-      ckpt.close()
-    kind, config = "run", json.loads(meta.get("config") or "{}")
-    try:
-      model_config = ModelConfig.from_dict(meta["model_config"])
-    except (KeyError, ValueError) as e:  # a checkpoint of another version of the code
-      raise PredictError(f"{checkpoint_dir} step {step}: unusable model config: {e}") from e
-    tokenizer = tokenizer or _run_tokenizer(root, config)
+    config, tokenizer = {}, tokenizer or saved
   else:
-    raise PredictError(
-        f"{checkpoint_dir} holds no checkpoint: expected a training workdir (checkpoints/"
-        f"<step>/) or a pretrained folder ({pretrained.CONFIG_FILE} + "
-        f"{pretrained.VARIABLES_DIR}/)")
+    config = json.loads(found.meta.get("config") or "{}")
+    tokenizer = tokenizer or _run_tokenizer(root, config)
   if tokenizer and not epath.Path(tokenizer).exists():
     raise PredictError(f"tokenizer {tokenizer} does not exist")
   try:
     loaded = tokenizer_lib.load_tokenizer(tokenizer, flag="--tokenizer")
-    tokenizer_lib.check_ids(loaded, model_config)
+    tokenizer_lib.check_ids(loaded, found.model_config)
   except (ValueError, RuntimeError, OSError) as e:  # not a usable tokenizer for this model
     raise PredictError(f"tokenizer {tokenizer or tokenizer_lib.DEFAULT_MODEL}: {e}") from e
   data = config.get("data", {})
   return CheckpointInfo(
-      kind=kind, directory=checkpoint_dir, step=step if kind == "run" else None,
-      model_config=model_config, tokenizer=loaded,
+      weights=found, tokenizer=loaded,
       max_source_len=max_source_len or data.get("max_source_len") or DEFAULT_MAX_SOURCE_LEN,
       max_target_len=data.get("max_target_len") or DEFAULT_MAX_TARGET_LEN,
       decoder_prompt=data.get("decoder_prompt") or "none",

@@ -252,7 +252,7 @@ def test_cli_bad_input_is_one_line_naming_it(run, tmp_path, case):
                            "broken.png: unreadable image"),
       "empty prompt": ([checkpoint, "--prompt= ", f"--image={CT}"], "the prompt is empty"),
       "no checkpoint": ([f"--checkpoint={empty}", f"--prompt={PROMPT}"],
-                        re.escape(f"{empty} holds no checkpoint")),
+                        re.escape(f"{empty} is neither a pretrained folder")),
       "empty candidates": ([checkpoint, f"--prompt={PROMPT}", "--candidates="],
                            "candidate list is empty"),
       "missing file image": ([checkpoint, f"--prompts_file={prompts}"],
