@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from biomed_jax.data.families import CANDIDATES_FROM_OPTIONS
-from biomed_jax.data.images import decode_image
+from biomed_jax.data.images import load_image
 from biomed_jax.data.records import DataError, Record
 
 PIXELS = 32  # side of the grey thumbnails the image baselines compare
@@ -79,10 +79,14 @@ class NaiveBayes:
 
 
 # -- images -----------------------------------------------------------------------------------
-def thumbnail(source: str | bytes) -> np.ndarray:
-  """The image as PIXELS x PIXELS grey values in [0, 1], flattened."""
-  image = decode_image(source).convert("L").resize((PIXELS, PIXELS))
-  return np.asarray(image, np.float64).reshape(-1) / 255.0
+def thumbnail(record: Record) -> np.ndarray:
+  """The record's image as PIXELS x PIXELS grey values in [0, 1], flattened, decoded and
+  resized as the model's input is; a missing or unreadable image is a DataError."""
+  if not record.images:
+    raise DataError(record.dataset, record.source, record.id, "no image")
+  pixels = load_image(record.images[0], PIXELS, dataset=record.dataset, record_id=record.id,
+                      record_source=record.source, as_uint8=True)
+  return pixels.astype(np.float64).mean(-1).reshape(-1) / 255.0
 
 
 def nearest_centroid(train_x: np.ndarray, train_y: Sequence[str], x: np.ndarray) -> list[str]:
@@ -113,11 +117,13 @@ def fit_lead_length(inputs: Sequence[str], targets: Sequence[str],
 
 
 # -- dispatch ---------------------------------------------------------------------------------
-def _usable(task, records: Sequence[Record]) -> list[tuple[Record, str]]:
+def _usable(task, records: Sequence[Record], image: bool = False) -> list[tuple]:
+  """(record, target[, thumbnail]) of the training records a baseline can use."""
   pairs = []
   for i in range(len(records)):
     try:
-      pairs.append((records[i], task.target(records[i])))
+      pair = (records[i], task.target(records[i]))
+      pairs.append(pair + (thumbnail(records[i]),) if image else pair)
     except DataError:  # the pipeline counts bad records; a baseline just leaves them out
       continue
   return pairs
@@ -155,16 +161,19 @@ def fit_and_predict(task, train: Sequence[Record], evaluated: Sequence[Record],
   closed_answers: the task's candidate set (None for open and multiple-choice tasks).
   Returns None for a task none of the baselines fits (e.g. open questions with no text).
   """
-  pairs = _usable(task, train)
-  if not pairs:
-    raise ValueError(f"task {task.name}: no usable training record to fit a baseline on")
-  targets = [t for _, t in pairs]
   multiple_choice = task.candidates == CANDIDATES_FROM_OPTIONS
   has_question = "question" in task.templates[0]
+  by_image = task.uses_image and not has_question  # image classification, captioning
+  pairs = _usable(task, train, image=by_image)
+  if not pairs:
+    raise ValueError(f"task {task.name}: no usable training record to fit a baseline on")
+  targets = [p[1] for p in pairs]
+  if by_image:
+    x = np.stack([p[2] for p in pairs])
+    queries = np.stack([thumbnail(r) for r in evaluated])
   if closed_answers or multiple_choice:
-    if task.uses_image and not has_question:
-      x = np.stack([thumbnail(r.images[0]) for r, _ in pairs])
-      y = nearest_centroid(x, targets, np.stack([thumbnail(r.images[0]) for r in evaluated]))
+    if by_image:
+      y = nearest_centroid(x, targets, queries)
       return Baseline(f"nearest class centroid, {PIXELS}x{PIXELS} pixels", y)
     if task.uses_image:
       by_question = collections.defaultdict(collections.Counter)
@@ -174,16 +183,15 @@ def fit_and_predict(task, train: Sequence[Record], evaluated: Sequence[Record],
       return Baseline("per-question majority answer", [
           (by_question[r.fields.get("question", "")].most_common(1) or [(overall,)])[0][0]
           for r in evaluated])
-    model = NaiveBayes([_input_text(task, r) for r, _ in pairs], targets)
+    model = NaiveBayes([_input_text(task, p[0]) for p in pairs], targets)
     return Baseline("naive Bayes on words", [
         model.predict(_input_text(task, r), task.example_candidates(r)) for r in evaluated])
-  if any(_document(task, r) for r, _ in pairs[:50]):
-    n = fit_lead_length([_document(task, r) for r, _ in pairs], targets, score)
+  if any(_document(task, p[0]) for p in pairs[:50]):
+    n = fit_lead_length([_document(task, p[0]) for p in pairs], targets, score)
     return Baseline(f"lead-{n} words of the input",
                     [lead(_document(task, r), n) for r in evaluated])
-  if task.uses_image:
-    x = np.stack([thumbnail(r.images[0]) for r, _ in pairs])
-    y = nearest_neighbour(x, targets, np.stack([thumbnail(r.images[0]) for r in evaluated]))
+  if by_image:
+    y = nearest_neighbour(x, targets, queries)
     return Baseline(f"caption of the nearest training image, {PIXELS}x{PIXELS} pixels", y)
   return None
 

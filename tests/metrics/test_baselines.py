@@ -1,6 +1,8 @@
 """The learned baselines against scikit-learn, and on the shipped sample mixture against the
 figures its README reports (computed there independently of this module)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer
@@ -74,3 +76,16 @@ def test_sample_baselines_match_the_sample_readme(name, kind, score, expected):
   baseline, results = _sample(name)
   assert baseline.name.startswith(kind)
   assert results[score] == pytest.approx(expected, abs=1.0)
+
+
+def test_a_training_record_with_a_broken_image_is_left_out(tmp_path):
+  task = get_task("sample_image_classification")
+  train, _ = pipeline.load_records(task, "train")
+  validation, _ = pipeline.load_records(task, "validation")
+  queries = [validation[i] for i in range(10)]
+  broken = [dataclasses.replace(train[i], images=(str(tmp_path / "missing.png"),))
+            for i in range(3)]
+  rest = [train[i] for i in range(3, len(train))]
+  with_broken = baselines.fit_and_predict(task, broken + rest, queries, None, ("axial",))
+  without = baselines.fit_and_predict(task, rest, queries, None, ("axial",))
+  assert with_broken.predictions == without.predictions
