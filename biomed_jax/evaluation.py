@@ -27,8 +27,8 @@ from biomed_jax import sharding
 from biomed_jax.data import pipeline
 from biomed_jax.data.records import DataError
 from biomed_jax.data.tasks import CANDIDATES_FROM_OPTIONS, get_task
-from biomed_jax.metrics import baselines
 from biomed_jax.decoding import CandidateTrie, decode, score_candidates
+from biomed_jax.metrics import baselines
 from biomed_jax.training.loss import cross_entropy
 
 ARRAY_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights",
