@@ -25,12 +25,16 @@ INSTALL_REQUIRES = [
     "regex==2026.11.15",
     # TensorBoard event files without TensorFlow.
     "tensorboardX==2.6.5",
+    # The run's picture: loss curve and the model against the baselines (PNG).
+    "matplotlib==3.11.2",
 ]
 
 EXTRAS_REQUIRE = {
     # PyTorch and transformers serve only as a numerical oracle in tests and to read
     # pytorch_model.bin checkpoints; transformers 4.x still builds untied T5 v1.1 models.
-    "test": ["pytest==9.2.0", "torch==2.13.0", "transformers==4.57.1", "pydicom==3.0.2"],
+    # scikit-learn: the oracle of the learned baselines (biomed_jax/metrics/baselines.py).
+    "test": ["pytest==9.2.0", "torch==2.13.0", "transformers==4.57.1", "pydicom==3.0.2",
+             "scikit-learn==1.9.1"],
     "dicom": ["pydicom==3.0.2"],
     "torch": ["torch==2.13.0"],
     "tpu": ["jax[tpu]==0.10.2"],

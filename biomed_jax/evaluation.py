@@ -5,9 +5,10 @@ Per task, one pass over its eval split (padding rows masked by `example_mask`):
   * predictions: closed-set tasks decode inside a trie over their candidate answers (the
     answer is always a candidate; open questions of a VQA task decode freely), multiple-
     choice tasks score every option, open tasks decode greedily (or with beam search);
-  * the task's metrics (biomed_jax.metrics) and the trivial baseline's (the most frequent
+  * the task's metrics (biomed_jax.metrics), the trivial baseline's (the most frequent
     training answer for closed-set and multiple-choice tasks, the input itself for
-    generation tasks);
+    generation tasks) and a simple learned baseline's fitted on the training split
+    (biomed_jax/metrics/baselines.py, keys `learned_<metric>`);
   * WORKDIR/eval/<step>/<task>.jsonl with input, prediction and reference per example, and
     WORKDIR/eval/<step>/summary.{md,json} with the table per task and family.
 """
@@ -27,6 +28,7 @@ from biomed_jax.data import pipeline
 from biomed_jax.data.records import DataError
 from biomed_jax.data.tasks import CANDIDATES_FROM_OPTIONS, get_task
 from biomed_jax.decoding import CandidateTrie, decode, score_candidates
+from biomed_jax.metrics import baselines
 from biomed_jax.training.loss import cross_entropy
 
 ARRAY_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights",
@@ -57,6 +59,7 @@ class Evaluator:
       return cross_entropy(logits, batch["decoder_targets"], weights)
 
     self._loss_sums = jax.jit(loss_sums)
+    self._learned = {}  # task -> baselines.Baseline; fitted once, the data do not change
 
   # -- one task -------------------------------------------------------------------------
 
@@ -114,6 +117,9 @@ class Evaluator:
       self._collect(variables, task, iterator, records, trie, totals, rows)
     finally:
       iterator.close()  # stops worker processes when max_examples ends the pass early
+    if name not in self._learned:
+      self._learned[name] = baselines.for_rows(task, rows, records, answers,
+                                               self.record_kwargs)
     return self._score(task, rows, totals, answers, step)
 
   def _collect(self, variables, task, iterator, records, trie, totals, rows):
@@ -152,6 +158,11 @@ class Evaluator:
     for key, value in metrics_lib.compute(task.metrics, baseline, references,
                                           answer_types).items():
       results[f"baseline_{key}"] = value
+    learned = self._learned.get(task.name)
+    if learned is not None:
+      for key, value in metrics_lib.compute(task.metrics, learned.predictions, references,
+                                            answer_types).items():
+        results[f"learned_{key}"] = value
     out = epath.Path(self.workdir) / "eval" / str(step)
     out.mkdir(parents=True, exist_ok=True)
     with (out / f"{task.name}.jsonl").open("w") as f:
@@ -177,16 +188,19 @@ class Evaluator:
     out.mkdir(parents=True, exist_ok=True)
     families = {name: get_task(name).family for name in per_task}
     (out / "summary.json").write_text(json.dumps(
-        {"step": step, "tasks": per_task, "families": families}, indent=2))
+        {"step": step, "tasks": per_task, "families": families,
+         "learned_baselines": {n: b.name for n, b in self._learned.items() if b}}, indent=2))
     lines = [f"# Evaluation at step {step}", "",
-             "| family | task | examples | metric | model | baseline |", "|---|---|---|---|---|---|"]
+             "| family | task | examples | metric | model | baseline | learned baseline |",
+             "|---|---|---|---|---|---|---|"]
     for name, values in sorted(per_task.items(), key=lambda kv: families[kv[0]]):
       for key, value in values.items():
-        if key.startswith("baseline_") or key == "examples":
+        if key.startswith(("baseline_", "learned_")) or key == "examples":
           continue
-        base = values.get(f"baseline_{key}")
+        base, learned = values.get(f"baseline_{key}"), values.get(f"learned_{key}")
         lines.append(f"| {families[name]} | {name} | {values['examples']} | {key} | "
-                     f"{value:.4g} | {'' if base is None else f'{base:.4g}'} |")
+                     f"{value:.4g} | {'' if base is None else f'{base:.4g}'} | "
+                     f"{'' if learned is None else f'{learned:.4g}'} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     logging.info("evaluation table: %s", out / "summary.md")
 

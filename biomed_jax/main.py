@@ -16,7 +16,7 @@ from absl import app, flags, logging
 import jax
 from ml_collections import config_flags
 
-from biomed_jax import config_checks, summary, train
+from biomed_jax import config_checks, run_report, summary, train
 
 MODES = ("train", "evaluate", "train_and_evaluate", "summary")
 
@@ -55,6 +55,8 @@ def main(argv):
     raise app.UsageError(f"--mode={FLAGS.mode} needs --workdir (checkpoints and logs go there)")
   try:
     train.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+    if FLAGS.mode != "train" and jax.process_index() == 0:
+      run_report.report(FLAGS.workdir)  # the table on the terminal, WORKDIR/report.png
   except Exception as e:  # pylint: disable=broad-except
     if FLAGS.verbose:
       raise

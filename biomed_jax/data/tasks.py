@@ -46,6 +46,13 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "What is the finding shown in this image?",
         "Which category does this image belong to?",
     ),
+    # The sample mixture's plane task: its images are the captioning task's, so it cannot
+    # share BiomedGPT's "what does the image describe?" (one input, two targets).
+    "imaging_plane": (
+        "which imaging plane is this slice?",
+        "Classify the imaging plane of this MRI slice.",
+        "Is this slice axial, coronal or sagittal?",
+    ),
     "vqa": (
         "{question}[ Options: {options}]",
         "Answer the question about the medical image. Question: {question}"

@@ -163,7 +163,7 @@ _register("bioasq", fam.QUESTION_ANSWERING, qa.scan_bioasq, ALL_SPLITS, layouts.
 _SAMPLES = {
     "sample_image_classification": (
         fam.IMAGE_CLASSIFICATION, ("label",),
-        TaskSettings("image_classification", "label", (128, 64), ("accuracy",),
+        TaskSettings("imaging_plane", "label", (128, 64), ("accuracy",),
                      candidates=fam.CANDIDATES_FROM_TRAIN)),
     "sample_vqa": (fam.VQA, ("question", "answer"), _vqa()),
     "sample_captioning": (fam.CAPTIONING, ("caption",), _caption("caption", 64)),
