@@ -67,6 +67,13 @@ def is_primary() -> bool:
   return jax.process_index() == 0
 
 
+def wait_for_all(name: str) -> None:
+  """A barrier: processes start collectives together. (On CPU, Gloo gives a process 30 s to
+  join each new communicator; a process still compiling or restoring would miss it.)"""
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices(name)
+
+
 def to_host(tree):
   """The whole value of global arrays, as numpy, on every process. A collective: every
   process must call it, with arrays of the same global shapes."""

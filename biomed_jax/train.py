@@ -222,6 +222,7 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
                     "train (raise --config.train.num_steps to continue)", start_step)
   logging.info("training steps %d -> %d, global batch %d", start_step, config.train.num_steps,
                global_batch)
+  distributed.wait_for_all("train loop")
   try:
     for step in range(start_step + 1, config.train.num_steps + 1):
       batch = next(train_iter)
