@@ -44,7 +44,7 @@ def start(args: list[str], *, count: int, devices: int, log_dir: str,
   return processes
 
 
-def wait(processes, log_dir: str, timeout: float = 900) -> None:
+def wait(processes, log_dir: str, timeout: float = 1800) -> None:
   """Waits for every process; any failure (or a timeout) kills the others and raises with
   the tail of each log."""
   try:
@@ -64,6 +64,6 @@ def wait(processes, log_dir: str, timeout: float = 900) -> None:
 
 
 def run(args: list[str], *, count: int, devices: int, log_dir: str,
-        cache_dir: str | None = None, timeout: float = 900) -> None:
+        cache_dir: str | None = None, timeout: float = 1800) -> None:
   wait(start(args, count=count, devices=devices, log_dir=log_dir, cache_dir=cache_dir),
        log_dir, timeout)
