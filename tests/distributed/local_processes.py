@@ -19,7 +19,9 @@ def process_env(index: int, count: int, devices: int, port: int,
                 cache_dir: str | None = None) -> dict:
   env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=REPO,
              XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  if cache_dir:  # runs of one test share their compiled programs
+  # A shared persistent compilation cache can let one process load the train step while the
+  # other still compiles it; Gloo gives a late process only 30 s to join a communicator.
+  if cache_dir:
     env.update(JAX_COMPILATION_CACHE_DIR=cache_dir,
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")

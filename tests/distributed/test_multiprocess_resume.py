@@ -50,13 +50,12 @@ def _state(workdir, step):
 
 def test_two_processes_killed_and_restarted_end_bitwise_equal(tmp_path):
   sample_root = broken_sample_root(str(tmp_path / "sample"))
-  cache = str(tmp_path / "compile_cache")
   straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
   local_processes.run(_args(straight, sample_root), count=2, devices=4,
-                      log_dir=str(tmp_path / "logs_straight"), cache_dir=cache)
+                      log_dir=str(tmp_path / "logs_straight"))
 
   processes = local_processes.start(_args(killed, sample_root), count=2, devices=4,
-                                    log_dir=str(tmp_path / "logs_killed"), cache_dir=cache)
+                                    log_dir=str(tmp_path / "logs_killed"))
   deadline = time.time() + 1500
   while (time.time() < deadline and all(p.poll() is None for p in processes) and
          not _complete_checkpoints(killed)):
@@ -69,7 +68,7 @@ def test_two_processes_killed_and_restarted_end_bitwise_equal(tmp_path):
   resumed_from = max(_complete_checkpoints(killed))
   assert resumed_from < STEPS
   local_processes.run(_args(killed, sample_root), count=2, devices=4,
-                      log_dir=str(tmp_path / "logs_resumed"), cache_dir=cache)
+                      log_dir=str(tmp_path / "logs_resumed"))
   log = open(tmp_path / "logs_resumed" / "p0.log").read()
   assert f"resumed from {killed}/checkpoints/{resumed_from}" in log
 
