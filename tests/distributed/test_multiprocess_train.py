@@ -1,7 +1,6 @@
 """Two JAX processes x 4 CPU devices train exactly as one process x 8 devices, each process
 reading its own disjoint share of the data."""
 
-
 import jax
 import numpy as np
 
