@@ -6,6 +6,9 @@ r"""Ahead-of-time compile of the real train step from abstract shapes (no weight
   python benchmarks/compile_train_step.py --config=configs/xlarge_instruct.py \
       --topology=v5p:2x2x2
 
+The compile is biomed_jax.plan's (the trainer's own step); `python -m biomed_jax.plan` adds
+FLOPs and the roofline.
+
 Appends one row per compile to benchmarks/results/compile_train_step.md with the machine.
 """
 
@@ -19,7 +22,7 @@ from ml_collections import config_flags
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("cpu_devices", 8, "Simulated CPU devices (ignored with --topology).")
-flags.DEFINE_string("topology", None, "TPU topology name, e.g. v5p:2x2x2 (AOT for TPU).")
+flags.DEFINE_string("topology", None, "TPU topology, e.g. v5p:2x2x2 or v5p-64 (AOT for TPU).")
 flags.DEFINE_list("scan", ["true", "false"], "scan_layers settings to compile.")
 flags.DEFINE_string("results", os.path.join(os.path.dirname(__file__), "results",
                                             "compile_train_step.md"), "Results file.")
@@ -30,17 +33,11 @@ def main(argv):
   if not FLAGS.topology:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                f" --xla_force_host_platform_device_count={FLAGS.cpu_devices}")
-  import time
-  import flax.linen as nn
   import jax
-  from biomed_jax import config_lib, sharding
-  from biomed_jax.model import EncoderDecoder
-  from biomed_jax.training import optimizer, state as state_lib, step as step_lib
+  from biomed_jax import config_lib, plan
 
   if FLAGS.topology:
-    from jax.experimental import topologies
-    devices = topologies.get_topology_desc(platform="tpu",
-                                           topology_name=FLAGS.topology).devices
+    devices = plan.topology_devices(plan.parse_topology(FLAGS.topology))
     target = f"TPU {FLAGS.topology} ({len(devices)} chips, {devices[0].device_kind})"
   else:
     devices = jax.devices()
@@ -52,40 +49,18 @@ def main(argv):
     with config.unlocked():
       config.model.scan_layers = scan.lower() == "true"
     model_cfg = config_lib.resolve_model_config(config.model)
-    mesh = sharding.make_mesh(config.mesh, devices)
-    rules = sharding.rules_from_config(config.sharding.rules)
-    model = EncoderDecoder(model_cfg)
-    tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps)
-    inputs = state_lib.example_inputs(model_cfg, config.data.batch_size,
-                                      config.data.max_source_len, config.data.max_target_len)
-    abstract = state_lib.abstract_state(model, tx, inputs)
-    shardings = state_lib.state_shardings(abstract, mesh, rules)
-    abstract_state = jax.tree.map(  # arguments as shapes with shardings: nothing allocated
-        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-        nn.meta.unbox(abstract), shardings)
-    batch_sharding = sharding.batch_sharding(mesh, rules)
-    abstract_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=batch_sharding)
-                      for k, v in inputs.items()}
-    train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, tx, config.optimizer.label_smoothing), shardings,
-        batch_sharding)
-    with sharding.mesh_context(mesh, rules):
-      start = time.perf_counter()
-      lowered = train_step.lower(abstract_state, abstract_batch)
-      lowered_s = time.perf_counter() - start
-      compiled = lowered.compile()
-      total_s = time.perf_counter() - start
-    memory = compiled.memory_analysis()
+    result = plan.compile_train_step(config, devices)  # the trainer's own step
+    memory = result.compiled.memory_analysis()
     per_device = ""
     if memory is not None:
       gib = (memory.argument_size_in_bytes + memory.output_size_in_bytes +
              memory.temp_size_in_bytes - memory.alias_size_in_bytes) / 2**30
       per_device = f"{gib:.2f}"
-    row = (f"| {config.model.variant} | {target} | {dict(mesh.shape)} | "
+    row = (f"| {config.model.variant} | {target} | {result.mesh} | "
            f"{config.data.batch_size}x{config.data.max_source_len}/"
            f"{config.data.max_target_len} | scan={model_cfg.scan_layers} | "
-           f"remat={model_cfg.remat_policy} | {lowered_s:.1f} s | {total_s:.1f} s | "
-           f"{per_device} |")
+           f"remat={model_cfg.remat_policy} | {result.lower_s:.1f} s | "
+           f"{result.lower_s + result.compile_s:.1f} s | {per_device} |")
     print(row, flush=True)
     rows.append(row)
 

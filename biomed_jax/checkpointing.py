@@ -1,10 +1,13 @@
 """Orbax checkpoints of everything a run needs to resume exactly.
 
-One checkpoint per saved step, under WORKDIR/checkpoints/<step>/, holding two items:
+One checkpoint per saved step, under WORKDIR/checkpoints/<step>/, holding three items:
   state  the TrainState (params, optimizer, BatchNorm averages, EMA, rng, step), sharded
-  meta   JSON: the input iterator's position (Grain state and skip counts, taken when the
-         save starts, so the asynchronous write cannot see a later position), the fields that
-         must match to resume, and the whole config as text
+  meta   JSON (written by process 0): the fields that must match to resume, and the whole
+         config as text
+  data   one JSON file per process (biomed_jax.process_state): that process's input iterator
+         position (Grain state and skip counts, taken when the save starts, so the
+         asynchronous write cannot see a later position); resuming needs the same number of
+         processes
 Orbax writes each step into a temporary folder and renames it when complete, so a run killed
 at any moment, also during a save, resumes from the last complete checkpoint. The meta item
 also holds a checksum of every state array (biomed_jax.integrity), verified on restore: a
@@ -22,7 +25,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from biomed_jax import integrity
+from biomed_jax import integrity, process_state
 from biomed_jax.integrity import CheckpointCorrupt
 
 CHECKSUMS_KEY = "checksums"
@@ -72,7 +75,7 @@ class Checkpointer:
         best_fn=(lambda m: m[best_metric]) if best_metric else None, best_mode=best_mode,
         keep_checkpoints_without_metrics=not best_metric, create=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                         item_names=("state", "meta"))
+                                         item_names=("state", "meta", "data"))
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -80,13 +83,16 @@ class Checkpointer:
   def due(self, step: int) -> bool:
     return self.manager.should_save(step)
 
-  def save(self, step: int, state, meta: dict, *, force: bool = False,
+  def save(self, step: int, state, meta: dict, *, data: Any = None, force: bool = False,
            metrics: dict | None = None) -> bool:
-    """Starts an asynchronous save (device arrays are copied before it returns)."""
+    """Starts an asynchronous save (device arrays are copied before it returns). `data` is
+    this process's iterator state (JSON), saved as its own file."""
     self._check_free_space(step, state)
     meta = {**meta, CHECKSUMS_KEY: integrity.checksums(state)}
-    args = ocp.args.Composite(state=ocp.args.StandardSave(state),
-                              meta=ocp.args.JsonSave(meta))
+    items = dict(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
+    if data is not None:
+      items["data"] = process_state.PerProcessJsonSave(data)
+    args = ocp.args.Composite(**items)
     return self.manager.save(step, args=args, force=force, metrics=metrics)
 
   def _check_free_space(self, step: int, state) -> None:
@@ -111,10 +117,19 @@ class Checkpointer:
       raise CheckpointCorrupt(f"checkpoint {self.step_directory(step)}: its meta item cannot "
                               f"be read ({_first_line(e)})") from e
 
+  def read_data(self, step: int) -> Any:
+    """This process's iterator state; ProcessCountMismatch if another number of processes
+    wrote the checkpoint."""
+    return self.manager.restore(step, args=ocp.args.Composite(
+        data=process_state.PerProcessJsonRestore()))["data"]
+
   def restore_state(self, step: int, abstract_state, *, verify: bool = True):
     """Restores onto the shardings carried by `abstract_state` (any mesh shape); None
-    restores the tree as saved. Checks every array against the checksums saved with it."""
+    restores the tree as saved onto this process's first device, whatever number of
+    processes wrote it. Checks every array against the checksums saved with it."""
     expected = self.read_meta(step).get(CHECKSUMS_KEY) if verify else None
+    if abstract_state is None:
+      abstract_state = self._saved_shapes_on_one_device(step)
     try:
       state = self.manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract_state)))["state"]
@@ -124,6 +139,17 @@ class Checkpointer:
     if expected:
       integrity.verify(state, expected, self.step_directory(step))
     return state
+
+  def _saved_shapes_on_one_device(self, step: int):
+    path = os.path.join(self.step_directory(step), "state")
+    try:
+      saved = ocp.StandardCheckpointer().metadata(path).item_metadata
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointCorrupt(f"checkpoint {self.step_directory(step)}: the state's metadata "
+                              f"cannot be read ({_first_line(e)})") from e
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                        saved)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

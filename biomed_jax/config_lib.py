@@ -73,7 +73,9 @@ def base_config(variant: str = "t5_tiny") -> ml_collections.ConfigDict:
   c.model = model_section(variant)
   # Mesh axis sizes; -1 fills the remaining devices. Pods: raise fsdp first, tensor for
   # models whose layers no longer fit one chip's share.
-  c.mesh = ml_collections.ConfigDict({"data": 1, "fsdp": -1, "tensor": 1})
+  # dcn_data > 1: that many slices (TPU multislice) joined by the data-center network, each
+  # holding a data x fsdp x tensor mesh (biomed_jax.sharding).
+  c.mesh = ml_collections.ConfigDict({"data": 1, "fsdp": -1, "tensor": 1, "dcn_data": 1})
   # [logical axis, mesh axis or axes or None] pairs; empty = biomed_jax.sharding.DEFAULT_RULES.
   c.sharding = ml_collections.ConfigDict({"rules": config_dict.placeholder(tuple)})
 

@@ -11,6 +11,10 @@ Per task, one pass over its eval split (padding rows masked by `example_mask`):
     (biomed_jax/metrics/baselines.py, keys `learned_<metric>`);
   * WORKDIR/eval/<step>/<task>.jsonl with input, prediction and reference per example, and
     WORKDIR/eval/<step>/summary.{md,json} with the table per task and family.
+With several processes each reads its shard of the split (`eval.batch_size` is global, split
+over them); the predictions of the whole global batch are gathered to every process, so every
+process computes the same metrics (a checkpoint ranked by them is ranked alike everywhere) and
+process 0 alone writes the files.
 """
 
 import collections
@@ -22,6 +26,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from biomed_jax import distributed
 from biomed_jax import metrics as metrics_lib
 from biomed_jax import sharding
 from biomed_jax.data import pipeline
@@ -32,7 +37,7 @@ from biomed_jax.metrics import baselines
 from biomed_jax.training.loss import cross_entropy
 
 ARRAY_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights",
-              "images", "image_mask", "example_mask")
+              "images", "image_mask", "example_mask", "example_index")
 
 
 class Evaluator:
@@ -51,6 +56,9 @@ class Evaluator:
     for name in self.tasks:
       get_task(name)  # an unknown task fails now, not after hours of training
     self.batch_sharding = sharding.batch_sharding(mesh, rules)
+    if config.eval.batch_size % jax.process_count():
+      raise ValueError(f"config.eval.batch_size={config.eval.batch_size} must divide evenly "
+                       f"over the {jax.process_count()} processes")
 
     def loss_sums(variables, batch):
       logits = model.apply(variables, batch["encoder_tokens"], batch["decoder_inputs"],
@@ -70,9 +78,10 @@ class Evaluator:
                                           self.tokenizer.eos_id, pad_id=self.tokenizer.pad_id)
 
   def _predict(self, variables, task, batch, records, trie, max_length):
-    """Predicted answer texts for the rows of one (sharded) batch."""
+    """Predicted answer texts for the rows of one (sharded, global) batch; every process
+    runs the same computations over all of its rows."""
     arrays = (batch["encoder_tokens"], batch["images"], batch["image_mask"])
-    rows = [records[i] if i >= 0 else None for i in np.asarray(batch["example_index"])]
+    rows = [records[i] if i >= 0 else None for i in distributed.to_host(batch["example_index"])]
     options = [task.example_candidates(r) if r is not None else None for r in rows]
     cfg = self.config.eval
     options_kw = dict(method=cfg.decode_method, beam_size=cfg.beam_size,
@@ -81,12 +90,13 @@ class Evaluator:
                       decoder_prompt=self.decoder_prompt)
     free = None
     if trie is None or any(r is not None and _is_open(r) for r in rows):
-      free = decode(self.model, variables, *arrays, max_length=max_length, **options_kw).tokens
+      free = distributed.to_host(decode(self.model, variables, *arrays, max_length=max_length,
+                                        **options_kw).tokens)
     constrained = None
     if trie is not None:
-      constrained = decode(self.model, variables, *arrays,
-                           max_length=max(max_length, trie.max_length), constraint=trie,
-                           **options_kw).tokens
+      constrained = distributed.to_host(decode(
+          self.model, variables, *arrays, max_length=max(max_length, trie.max_length),
+          constraint=trie, **options_kw).tokens)
     predictions = []
     for row, record in enumerate(rows):
       if record is None:
@@ -96,10 +106,10 @@ class Evaluator:
             self.model, variables, *(a[row:row + 1] for a in arrays),
             [self.tokenizer.encode(o) for o in options[row]],
             decoder_prompt=self.decoder_prompt)
-        predictions.append(options[row][int(scores.best[0])])
+        predictions.append(options[row][int(distributed.to_host(scores.best)[0])])
       else:
         tokens = free if constrained is None or _is_open(record) else constrained
-        predictions.append(self.tokenizer.decode(np.asarray(tokens[row]).tolist()))
+        predictions.append(self.tokenizer.decode(tokens[row].tolist()))
     return predictions
 
   def evaluate_task(self, variables, name: str, step: int) -> dict:
@@ -109,7 +119,7 @@ class Evaluator:
     answers = pipeline.candidate_answers(name, **self.record_kwargs)
     trie = self._trie(answers)
     iterator = pipeline.make_eval_iterator(
-        name, batch_size=self.config.eval.batch_size, split=split,
+        name, batch_size=self.config.eval.batch_size // jax.process_count(), split=split,
         bad_records=self.config.data.bad_records_eval, **self.data_kwargs)
     totals = np.zeros(3)
     rows = []
@@ -123,16 +133,21 @@ class Evaluator:
     return self._score(task, rows, totals, answers, step)
 
   def _collect(self, variables, task, iterator, records, trie, totals, rows):
-    for batch in iterator:
-      if self.config.eval.max_examples and len(rows) >= self.config.eval.max_examples:
+    batches, last = iter(iterator), None
+    while not (self.config.eval.max_examples and len(rows) >= self.config.eval.max_examples):
+      batch = next(batches, None)
+      # Shards may end a batch apart: all processes step together until the last one ends.
+      if not distributed.any_process(batch is not None):
         break
+      batch = batch if batch is not None else _padding_batch(last, task.name)
+      last = batch
       with sharding.mesh_context(self.mesh, self.rules):
         sharded = sharding.shard_batch({k: batch[k] for k in ARRAY_KEYS}, self.batch_sharding)
-        totals += np.array(jax.device_get(self._loss_sums(variables, sharded)), np.float64)
-        sharded["example_index"] = batch["example_index"]
+        totals += np.array(distributed.to_host(self._loss_sums(variables, sharded)),
+                           np.float64)
         predictions = self._predict(variables, task, sharded, records, trie, min(
             task.max_target_len, self.config.data.max_target_len))
-      for index, prediction in zip(batch["example_index"], predictions):
+      for index, prediction in zip(distributed.to_host(sharded["example_index"]), predictions):
         if prediction is None:
           continue
         record = records[int(index)]
@@ -163,6 +178,8 @@ class Evaluator:
       for key, value in metrics_lib.compute(task.metrics, learned.predictions, references,
                                             answer_types).items():
         results[f"learned_{key}"] = value
+    if not distributed.is_primary():
+      return results
     out = epath.Path(self.workdir) / "eval" / str(step)
     out.mkdir(parents=True, exist_ok=True)
     with (out / f"{task.name}.jsonl").open("w") as f:
@@ -184,6 +201,8 @@ class Evaluator:
             for key, value in values.items()}
 
   def _write_summary(self, per_task: dict, step: int) -> None:
+    if not distributed.is_primary():
+      return
     out = epath.Path(self.workdir) / "eval" / str(step)
     out.mkdir(parents=True, exist_ok=True)
     families = {name: get_task(name).family for name in per_task}
@@ -203,6 +222,17 @@ class Evaluator:
                      f"{'' if learned is None else f'{learned:.4g}'} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     logging.info("evaluation table: %s", out / "summary.md")
+
+
+def _padding_batch(template, task: str) -> dict:
+  """An all-padding batch for a process whose shard has ended while others' have not."""
+  if template is None:
+    raise ValueError(f"task {task!r}: this process's shard of the eval split is empty; the "
+                     "split needs at least one record per process")
+  padding = {k: np.zeros_like(v) for k, v in template.items()}
+  padding["example_index"] = np.full_like(template["example_index"], -1)
+  padding["task_id"] = template["task_id"]
+  return padding
 
 
 def _is_open(record) -> bool:

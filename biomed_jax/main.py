@@ -13,10 +13,9 @@ import sys
 import traceback
 
 from absl import app, flags, logging
-import jax
 from ml_collections import config_flags
 
-from biomed_jax import config_checks, run_report, summary, train
+from biomed_jax import config_checks, distributed, run_report, summary, train
 
 MODES = ("train", "evaluate", "train_and_evaluate", "summary")
 
@@ -25,8 +24,10 @@ config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/demo.
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Checkpoints, logs and evaluation outputs.")
 flags.DEFINE_enum("mode", "train_and_evaluate", MODES, "What to run.")
-flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() (TPU pods, multi-host "
-                  "GPU): every host runs the same command.")
+flags.DEFINE_bool("multihost", False, "Start one JAX process per host: "
+                  "jax.distributed.initialize() from JAX_COORDINATOR_ADDRESS, "
+                  "JAX_NUM_PROCESSES and JAX_PROCESS_ID, or from the cluster (Cloud TPU, "
+                  "GKE, SLURM). Every host runs the same command.")
 flags.DEFINE_bool("verbose", False, "On an error, print the full traceback.")
 flags.mark_flag_as_required("config")
 
@@ -46,8 +47,8 @@ def main(argv):
   logging.get_absl_handler().addFilter(_QuietLibraries())
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  if FLAGS.multihost:
-    jax.distributed.initialize()
+  if distributed.initialize(FLAGS.multihost) and not distributed.is_primary():
+    logging.set_verbosity(logging.WARNING)  # progress and tables come from process 0
   if FLAGS.mode == "summary":
     summary.summarize(FLAGS.config)
     return
@@ -55,7 +56,7 @@ def main(argv):
     raise app.UsageError(f"--mode={FLAGS.mode} needs --workdir (checkpoints and logs go there)")
   try:
     train.run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
-    if FLAGS.mode != "train" and jax.process_index() == 0:
+    if FLAGS.mode != "train" and distributed.is_primary():
       run_report.report(FLAGS.workdir)  # the table on the terminal, WORKDIR/report.png
   except Exception as e:  # pylint: disable=broad-except
     if FLAGS.verbose:

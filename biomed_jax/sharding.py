@@ -6,6 +6,12 @@ devices). Parameters and activations carry logical axis names (biomed_jax/model/
 rules map them to mesh axes. A rule whose mesh axis is already used by another dimension of the
 same array is skipped (Flax's resolution order), so `embed` is sharded on `fsdp` for weights
 but not for activations, whose batch dimension already uses it.
+
+Several slices (TPU multislice, or processes standing in for them on a CPU): `dcn_data` > 1
+splits the `data` axis over that many slices joined by the data-center network
+(`mesh_utils.create_hybrid_device_mesh`); `data`, `fsdp` and `tensor` then size one slice's
+(ICI) mesh. Only pure data parallelism crosses slices: FSDP's all-gathers and tensor
+parallelism's reductions run every layer and stay on the fast links inside a slice.
 """
 
 from collections.abc import Mapping, Sequence
@@ -16,9 +22,12 @@ from typing import Any
 import flax.linen as nn
 import jax
 import numpy as np
+from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 MESH_AXES = ("data", "fsdp", "tensor")
+DCN_AXES = ("dcn_data",)  # sizes over slices; multiply the ICI axis of the same name
+_NOT_OVER_DCN = ("dcn_fsdp", "dcn_tensor")
 
 DEFAULT_RULES = (
     ("batch", ("data", "fsdp")),
@@ -43,9 +52,15 @@ DEFAULT_RULES = (
 
 def mesh_shape(axis_sizes: Mapping[str, int], num_devices: int) -> tuple[int, ...]:
   """Resolves one -1 ("the rest") and checks the product equals the device count."""
-  unknown = sorted(set(axis_sizes) - set(MESH_AXES))
+  over_dcn = sorted(set(axis_sizes) & set(_NOT_OVER_DCN))
+  if over_dcn:
+    raise ValueError(f"config.mesh: {over_dcn} are not supported: FSDP and tensor parallelism "
+                     "communicate every layer and stay inside a slice; split slices with "
+                     "dcn_data")
+  unknown = sorted(set(axis_sizes) - set(MESH_AXES) - set(DCN_AXES))
   if unknown:
-    raise ValueError(f"config.mesh has unknown axes {unknown}; axes are {MESH_AXES}")
+    raise ValueError(f"config.mesh has unknown axes {unknown}; axes are "
+                     f"{MESH_AXES + DCN_AXES}")
   sizes = [int(axis_sizes.get(axis, 1)) for axis in MESH_AXES]
   described = ", ".join(f"{a}={s}" for a, s in zip(MESH_AXES, sizes))
   if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
@@ -63,9 +78,25 @@ def mesh_shape(axis_sizes: Mapping[str, int], num_devices: int) -> tuple[int, ..
 
 def make_mesh(axis_sizes: Mapping[str, int], devices: Sequence[Any] | None = None) -> Mesh:
   devices = list(jax.devices() if devices is None else devices)
-  shape = mesh_shape(axis_sizes, len(devices))
-  return jax.make_mesh(shape, MESH_AXES, devices=devices,
-                       axis_types=(jax.sharding.AxisType.Auto,) * len(MESH_AXES))
+  axis_types = (jax.sharding.AxisType.Auto,) * len(MESH_AXES)
+  slices = int(axis_sizes.get("dcn_data", 1))
+  if slices < 1:
+    raise ValueError(f"config.mesh.dcn_data={slices} must be >= 1")
+  if slices == 1:
+    shape = mesh_shape(axis_sizes, len(devices))
+    return jax.make_mesh(shape, MESH_AXES, devices=devices, axis_types=axis_types)
+  # TPU devices know their slice; elsewhere (CPU, GPU) each process stands for one.
+  by_slice = hasattr(devices[0], "slice_index")
+  granules = {getattr(d, "slice_index" if by_slice else "process_index") for d in devices}
+  if len(granules) != slices or len(devices) % slices:
+    raise ValueError(f"config.mesh.dcn_data={slices} but the {len(devices)} devices belong to "
+                     f"{len(granules)} {'slices' if by_slice else 'processes'}")
+  ici = mesh_shape({k: v for k, v in axis_sizes.items() if k in MESH_AXES},
+                   len(devices) // slices)
+  dcn = [slices if axis == "data" else 1 for axis in MESH_AXES]
+  array = mesh_utils.create_hybrid_device_mesh(ici, dcn, devices,
+                                               process_is_granule=not by_slice)
+  return Mesh(array, MESH_AXES, axis_types=axis_types)
 
 
 @contextlib.contextmanager

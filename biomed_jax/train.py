@@ -17,7 +17,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from biomed_jax import checkpointing, config_checks, config_lib, evaluation, sharding
+from biomed_jax import checkpointing, config_checks, config_lib, distributed, evaluation
+from biomed_jax import sharding
 from biomed_jax import workdir_lock
 from biomed_jax.data import pipeline
 from biomed_jax.data import tokenizer as tokenizer_lib
@@ -48,6 +49,13 @@ def _fingerprint(batch) -> str:
   for key in sorted(batch):
     digest.update(np.ascontiguousarray(batch[key]).tobytes())
   return digest.hexdigest()[:16]
+
+
+def fingerprints_file(process_index: int, process_count: int) -> str:
+  """Each process records the batches it read (its own share of the global batch)."""
+  if process_count == 1:
+    return "batch_fingerprints.txt"
+  return f"batch_fingerprints.process{process_index}.txt"
 
 
 def run(config: ml_collections.ConfigDict, workdir: str, mode: str) -> dict:
@@ -100,7 +108,8 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
                      f"{tokenizer.padded_vocab_size()}")
   tokenizer_lib.check_ids(tokenizer, model_cfg)
   # The run keeps its own copy of the tokenizer: a checkpoint is usable on its own.
-  tokenizer_files = tokenizer_lib.save_tokenizer(tokenizer, workdir)
+  tokenizer_files = (tokenizer_lib.save_tokenizer(tokenizer, workdir) if distributed.is_primary()
+                     else sorted(tokenizer.files))
   global_batch = config.data.batch_size
   data_parallel = mesh.shape["data"] * mesh.shape["fsdp"]
   for divisor, what in ((jax.process_count(), "hosts"), (data_parallel, "data x fsdp devices"),
@@ -147,9 +156,13 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
       raise ValueError(f"{ckpt.directory} holds checkpoints of an incompatible config; "
                        "use a new --workdir or restore the config. Differences:\n  " +
                        "\n  ".join(mismatches))
+    # Training first reads this process's data position: another process count is refused
+    # at once. Evaluation needs only the weights, which restore onto any processes and mesh.
+    data_state = ckpt.read_data(latest) if mode != "evaluate" else None
     state = ckpt.restore_state(latest, checkpointing.abstract_with_shardings(
         nn.meta.unbox(abstract), shardings))
-    train_iter.set_state(meta["data_iterator"])
+    if data_state is not None:
+      train_iter.set_state(data_state)
     logging.info("resumed from %s/%d", ckpt.directory, latest)
   else:
     state, _ = state_lib.create_state(model, tx, inputs, mesh, rules, config.seed, ema)
@@ -187,7 +200,8 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
   # ---------------------------------------------------------------------------- Train loop
   reporter = reporting.Reporter(workdir, config.train.num_steps, start_step)
   preemption = _Preemption()
-  fingerprints = ((epath.Path(workdir) / "batch_fingerprints.txt").open("a")
+  fingerprints = ((epath.Path(workdir) / fingerprints_file(jax.process_index(),
+                                                           jax.process_count())).open("a")
                   if config.train.record_batch_fingerprints else None)
   consecutive_nonfinite = skipped_total = 0
   results = {}
@@ -197,10 +211,10 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
     nonlocal saved_step
     if step == saved_step or not (force or ckpt.due(step)):
       return
-    meta = {"signature": signature, "data_iterator": train_iter.get_state(),
+    meta = {"signature": signature, "process_count": jax.process_count(),
             "config": config.to_json_best_effort(), "step": step,
             "model_config": model_cfg.to_dict(), "tokenizer": tokenizer_files}
-    ckpt.save(step, state, meta, force=force, metrics=metrics)
+    ckpt.save(step, state, meta, data=train_iter.get_state(), force=force, metrics=metrics)
     saved_step = step
 
   if start_step >= config.train.num_steps:
@@ -208,6 +222,7 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
                     "train (raise --config.train.num_steps to continue)", start_step)
   logging.info("training steps %d -> %d, global batch %d", start_step, config.train.num_steps,
                global_batch)
+  distributed.wait_for_all("train loop")
   try:
     for step in range(start_step + 1, config.train.num_steps + 1):
       batch = next(train_iter)

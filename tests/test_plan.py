@@ -1,0 +1,78 @@
+"""The ahead-of-time planner: accelerator names -> topologies, and the tiny train step compiled
+for TPU v5p-8 and for two v5p-8 slices (libtpu, on this CPU), its memory and FLOPs checked
+against the parameter count; the two-slice mesh keeps FSDP inside each slice."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from biomed_jax import plan, sharding
+from configs import demo
+
+
+@pytest.mark.parametrize("name,topology,slices,chips", [
+    ("v5p-8", "v5p:2x2x1", 1, 4), ("v5p-64", "v5p:2x4x4", 1, 32),
+    ("v4-32", "v4:2x2x4", 1, 16), ("v5e-256", "v5e:16x16", 1, 256),
+    ("v5litepod-16", "v5e:4x4", 1, 16), ("v6e-64", "v6e:8x8", 1, 64),
+    ("2xv5p-8", "v5p:2x2x1", 2, 8), ("v5p:2x2x2", "v5p:2x2x2", 1, 8)])
+def test_accelerator_names(name, topology, slices, chips):
+  target = plan.parse_topology(name)
+  assert (target.topology, target.num_slices, target.chips) == (topology, slices, chips)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("v5p-7", "cores per chip"), ("v9-8", "unknown chip"), ("v5p-24", "not a known slice size"),
+    ("tpu", "expected e.g.")])
+def test_bad_names_are_refused(name, message):
+  with pytest.raises(ValueError, match=message):
+    plan.parse_topology(name)
+
+
+def _tiny_config(**mesh):
+  config = demo.get_config()
+  config.model.image_size = 64
+  config.data.batch_size = 16
+  config.data.max_source_len = 64
+  config.data.max_target_len = 16
+  config.mesh.update(mesh)
+  return config
+
+
+@pytest.mark.skipif(importlib.util.find_spec("libtpu") is None,
+                    reason="needs libtpu (pip install -e '.[tpu]') to compile for TPU")
+def test_tiny_step_compiles_for_one_and_two_v5p_slices():
+  one = plan.plan(_tiny_config(), "v5p-8")
+  two_config = _tiny_config(dcn_data=2)
+  two = plan.plan(two_config, "2xv5p-8")
+  assert one["mesh"] == {"data": 1, "fsdp": 4, "tensor": 1}
+  assert two["mesh"] == {"data": 2, "fsdp": 4, "tensor": 1}
+  n = one["params"]
+  assert n == two["params"] > 2_000_000
+  for row in (one, two):
+    # Parameters (f32) and Adam's two moments, sharded over fsdp=4 where they divide: each
+    # chip holds between a quarter of the 12 N bytes and all of them, plus its batch share.
+    arguments = row["hbm_arguments_gib"] * 2**30
+    assert 12 * n / 4 <= arguments <= 12 * n + 16 * 3 * 64 * 64 * 4
+    assert row["fits"] and row["hbm_total_gib"] < 1
+    # The compiler's FLOPs and 6 N tokens agree to within the embedding table's share (a
+    # lookup costs no FLOPs) and attention/convolutions (not in 6 N).
+    assert 0.1 <= row["flops_per_chip"] / row["flops_6nt_per_chip"] <= 10
+    assert 0 < row["mfu_bound"] <= 1 and row["roofline_step_s"] > 0
+  # The second slice takes half of the batch: half the FLOPs per chip, the same state.
+  np.testing.assert_allclose(two["flops_per_chip"], one["flops_per_chip"] / 2, rtol=0.1)
+  np.testing.assert_allclose(two["hbm_arguments_gib"], one["hbm_arguments_gib"], rtol=0.1)
+  # FSDP inside a slice: every data row of the mesh lies in one slice.
+  devices = plan.topology_devices(plan.parse_topology("2xv5p-8"))
+  mesh = sharding.make_mesh(two_config.mesh, devices)
+  for row in mesh.devices:
+    assert len({d.slice_index for d in row.flat}) == 1
+  assert {d.slice_index for d in mesh.devices[:, 0, 0]} == {0, 1}
+
+
+def test_dcn_axes_are_checked():
+  with pytest.raises(ValueError, match="stay inside a slice"):
+    sharding.mesh_shape({"data": 1, "fsdp": -1, "dcn_fsdp": 2}, 8)
+  import jax  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="dcn_data=2 but the 8 devices belong to 1 processes"):
+    sharding.make_mesh({"data": 1, "fsdp": -1, "tensor": 1, "dcn_data": 2}, jax.devices())
