@@ -30,7 +30,8 @@ INSTALL_REQUIRES = [
 EXTRAS_REQUIRE = {
     # PyTorch and transformers serve only as a numerical oracle in tests and to read
     # pytorch_model.bin checkpoints; transformers 4.x still builds untied T5 v1.1 models.
-    "test": ["pytest==9.2.0", "torch==2.13.0", "transformers==4.57.1", "pydicom==3.0.2"],
+    "test": ["pytest==9.2.0", "torch==2.13.0", "transformers==4.57.1", "pydicom==3.0.2",
+             "peft==0.18.0", "accelerate==1.12.0"],  # peft: the LoRA oracle
     "dicom": ["pydicom==3.0.2"],
     "torch": ["torch==2.13.0"],
     "tpu": ["jax[tpu]==0.10.2"],
