@@ -10,6 +10,9 @@ Only the adapters train (`frozen_pattern`); `merge` folds them into the kernels 
 `adapters` keeps them alone.
 """
 
+import dataclasses
+import json
+import os
 import re
 from typing import Any
 
@@ -104,5 +107,55 @@ def adapters(params: Any) -> dict:
 
 def base_config(cfg):
   """The config of the merged weights: no adapters."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
   return dataclasses.replace(cfg, lora_rank=0)
+
+
+ADAPTERS_FILE = "adapters.safetensors"
+
+
+def save_adapters(directory: str, cfg, params: Any) -> None:
+  """DIR/adapters.safetensors ("encoder/layers/attention/query/lora_a" -> array) and
+  DIR/model_config.json (rank, alpha, targets with the base's shapes)."""
+  from safetensors.numpy import save_file  # pylint: disable=g-import-not-at-top
+  if cfg.lora_rank == 0:
+    raise ValueError(f"{directory}: these weights have no LoRA adapters (model.lora_rank=0)")
+  path = os.path.join(directory, ADAPTERS_FILE)
+  if os.path.exists(path):
+    raise FileExistsError(f"{path} exists; choose a new folder")
+  os.makedirs(directory, exist_ok=True)
+  flat = {"/".join(str(k.key) for k in p): np.ascontiguousarray(x)
+          for p, x in jax.tree_util.tree_flatten_with_path(adapters(params))[0]}
+  save_file(flat, path)
+  with open(os.path.join(directory, "model_config.json"), "w") as f:
+    json.dump(cfg.to_dict(), f, indent=2)
+
+
+def load_adapters(directory: str) -> dict:
+  """The tree save_adapters wrote (merge it into base params with `with_adapters`)."""
+  from safetensors.numpy import load_file  # pylint: disable=g-import-not-at-top
+  path = os.path.join(directory, ADAPTERS_FILE)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{directory} holds no {ADAPTERS_FILE} (written by "
+                            "python -m biomed_jax.convert.export --format=lora_adapters)")
+  tree = {}
+  for name, array in load_file(path).items():
+    *parents, leaf = name.split("/")
+    node = tree
+    for key in parents:
+      node = node.setdefault(key, {})
+    node[leaf] = array
+  return tree
+
+
+def with_adapters(params: Any, adapter_tree: dict) -> dict:
+  """Base params with the adapters put in their places; an adapter whose module the base
+  lacks is an error naming it."""
+  out = dict(params)
+  for key, value in adapter_tree.items():
+    if key in ADAPTER_NAMES:
+      out[key] = value
+    elif key not in out:
+      raise KeyError(f"adapter for {key!r}: the base weights have no such module")
+    else:
+      out[key] = with_adapters(out[key], value)
+  return out

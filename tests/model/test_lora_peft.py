@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
 
-from biomed_jax.convert import hf_t5  # noqa: E402
-from biomed_jax.model import EncoderDecoder  # noqa: E402
+from biomed_jax.convert import export, hf_t5  # noqa: E402
+from biomed_jax.model import EncoderDecoder, lora, save_pretrained  # noqa: E402
 
 SMALL = dict(vocab_size=96, d_model=32, d_kv=8, d_ff=48, num_layers=2, num_decoder_layers=2,
              num_heads=4, relative_attention_num_buckets=8, relative_attention_max_distance=20,
@@ -83,3 +83,23 @@ def test_lora_forward_equals_peft(tmp_path):
   assert np.abs(expected - plain).max() > 1e-2 * np.abs(expected).max()  # adapters matter
   rel_err = np.abs(logits - expected).max() / np.abs(expected).max()
   assert rel_err <= 1e-5, rel_err
+
+  # Export merges the adapters: transformers' plain T5 then gives PEFT's adapted logits.
+  ours = str(tmp_path / "ours")
+  save_pretrained(ours, cfg, {"params": params})
+  export.export(ours, str(tmp_path / "exported"), "hf_t5", log=lambda _: None)
+  reloaded = transformers.T5ForConditionalGeneration.from_pretrained(
+      str(tmp_path / "exported")).eval()
+  with torch.no_grad():
+    merged = reloaded(input_ids=torch.tensor(enc), attention_mask=torch.tensor(enc != 0),
+                      decoder_input_ids=torch.tensor(dec)).logits.numpy()
+  assert np.abs(merged - expected).max() <= 1e-5 * np.abs(expected).max()
+
+  # The adapters alone: saved, read back and put onto the base weights, bit for bit.
+  export.export(ours, str(tmp_path / "adapters"), "lora_adapters", log=lambda _: None)
+  base = jax.tree_util.tree_map(np.asarray, lora.merge(params, cfg))  # any base tree
+  restored = lora.with_adapters(base, lora.load_adapters(str(tmp_path / "adapters")))
+  for (p, x), (q, y) in zip(jax.tree_util.tree_flatten_with_path(lora.adapters(restored))[0],
+                            jax.tree_util.tree_flatten_with_path(lora.adapters(params))[0]):
+    assert p == q
+    np.testing.assert_array_equal(x, y)
