@@ -34,7 +34,7 @@ def main(argv):
   import flax.linen as nn
   import jax
   from biomed_jax import config_lib, sharding
-  from biomed_jax.model import EncoderDecoder
+  from biomed_jax.model import EncoderDecoder, lora
   from biomed_jax.training import optimizer, state as state_lib, step as step_lib
 
   if FLAGS.topology:
@@ -55,7 +55,8 @@ def main(argv):
     mesh = sharding.make_mesh(config.mesh, devices)
     rules = sharding.rules_from_config(config.sharding.rules)
     model = EncoderDecoder(model_cfg)
-    tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps)
+    freeze = lora.frozen_pattern(model_cfg, config.train.freeze)  # as biomed_jax/train.py
+    tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps, freeze)
     inputs = state_lib.example_inputs(model_cfg, config.data.batch_size,
                                       config.data.max_source_len, config.data.max_target_len)
     abstract = state_lib.abstract_state(model, tx, inputs)
@@ -67,7 +68,8 @@ def main(argv):
     abstract_batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=batch_sharding)
                       for k, v in inputs.items()}
     train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(model, tx, config.optimizer.label_smoothing), shardings,
+        step_lib.make_train_step(model, tx, config.optimizer.label_smoothing, freeze=freeze),
+        shardings,
         batch_sharding)
     with sharding.mesh_context(mesh, rules):
       start = time.perf_counter()
@@ -81,7 +83,9 @@ def main(argv):
       gib = (memory.argument_size_in_bytes + memory.output_size_in_bytes +
              memory.temp_size_in_bytes - memory.alias_size_in_bytes) / 2**30
       per_device = f"{gib:.2f}"
-    row = (f"| {config.model.variant} | {target} | {dict(mesh.shape)} | "
+    variant = config.model.variant + (f" LoRA r={model_cfg.lora_rank}" if model_cfg.lora_rank
+                                      else "")
+    row = (f"| {variant} | {target} | {dict(mesh.shape)} | "
            f"{config.data.batch_size}x{config.data.max_source_len}/"
            f"{config.data.max_target_len} | scan={model_cfg.scan_layers} | "
            f"remat={model_cfg.remat_policy} | {lowered_s:.1f} s | {total_s:.1f} s | "
