@@ -145,7 +145,8 @@ def _define_flags():
   """Flags exist only when run as a program (importing several converters must not clash)."""
   flags.DEFINE_string("checkpoint", None, "Training workdir or pretrained folder.")
   flags.DEFINE_integer("step", None, "A workdir's checkpoint step (default: the latest).")
-  flags.DEFINE_enum("format", "hf_ofa", FORMATS, "hf_ofa (BiomedGPT flavour), hf_t5, or lora_adapters (the adapters alone).")
+  flags.DEFINE_enum("format", "hf_ofa", FORMATS,
+                    "hf_ofa (BiomedGPT flavour), hf_t5, or lora_adapters (adapters alone).")
   flags.DEFINE_string("out", None, "Output folder (new).")
 
 
