@@ -57,7 +57,6 @@ def adapter_output(module: nn.Module, x, in_axes: int, features: tuple[int, ...]
   return y * jnp.asarray(scaling(cfg), y.dtype)
 
 
-
 # A parameter path that is not an adapter: fullmatch freezes it.
 FROZEN_BY_LORA = r"(?!(.*/)?lora_[ab]$).*"
 
