@@ -32,7 +32,7 @@ def _config(**extra):
 @pytest.fixture
 def compile_cache(tmp_path):
   """The runs and the evaluation of every alpha compile the same programs: compile once."""
-  saved = {k: jax.config.read(k) for k in ("jax_compilation_cache_dir",
+  saved = {k: getattr(jax.config, k) for k in ("jax_compilation_cache_dir",
                                            "jax_persistent_cache_min_compile_time_secs",
                                            "jax_persistent_cache_min_entry_size_bytes")}
   jax.config.update("jax_compilation_cache_dir", str(tmp_path / "compile_cache"))
