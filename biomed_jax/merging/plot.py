@@ -29,8 +29,8 @@ def write_svg(path: str, results: dict[float, dict[str, float]], width: int = 64
     lo, hi = min(v for _, v in points), max(v for _, v in points)
     y = lambda v: height - bottom - ((v - lo) / ((hi - lo) or 1.0)) * (height - top - bottom)
     colour = COLOURS[i % len(COLOURS)]
-    path = " ".join(f"{x(a):.1f},{y(v):.1f}" for a, v in points)
-    parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
+    line = " ".join(f"{x(a):.1f},{y(v):.1f}" for a, v in points)
+    parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{line}"/>')
     parts.append(f'<text x="{width - right + 10}" y="{top + 14 * i + 10}" fill="{colour}">'
                  f'{escape(metric)} [{lo:.3g}, {hi:.3g}]</text>')
   parts.append("</svg>")
