@@ -56,7 +56,9 @@ def main(argv):
       gib = (memory.argument_size_in_bytes + memory.output_size_in_bytes +
              memory.temp_size_in_bytes - memory.alias_size_in_bytes) / 2**30
       per_device = f"{gib:.2f}"
-    row = (f"| {config.model.variant} | {target} | {result.mesh} | "
+    variant = config.model.variant + (f" LoRA r={model_cfg.lora_rank}" if model_cfg.lora_rank
+                                      else "")
+    row = (f"| {variant} | {target} | {result.mesh} | "
            f"{config.data.batch_size}x{config.data.max_source_len}/"
            f"{config.data.max_target_len} | scan={model_cfg.scan_layers} | "
            f"remat={model_cfg.remat_policy} | {result.lower_s:.1f} s | "

@@ -26,7 +26,7 @@ import jax
 from ml_collections import config_flags
 
 from biomed_jax import config_lib, sharding
-from biomed_jax.model import EncoderDecoder
+from biomed_jax.model import EncoderDecoder, lora
 from biomed_jax.training import optimizer, state as state_lib, step as step_lib
 
 
@@ -126,7 +126,8 @@ def compile_train_step(config, devices) -> Compiled:
   mesh = sharding.make_mesh(config.mesh, devices)
   rules = sharding.rules_from_config(config.sharding.rules)
   model = EncoderDecoder(model_cfg)
-  tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps, config.train.freeze)
+  freeze = lora.frozen_pattern(model_cfg, config.train.freeze)  # as biomed_jax/train.py
+  tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps, freeze)
   inputs = state_lib.example_inputs(model_cfg, config.data.batch_size,
                                     config.data.max_source_len, config.data.max_target_len)
   abstract = state_lib.abstract_state(model, tx, inputs, config.train.ema_decay > 0)
@@ -138,7 +139,7 @@ def compile_train_step(config, devices) -> Compiled:
                     for k, v in inputs.items()}
   train_step = step_lib.jit_train_step(
       step_lib.make_train_step(model, tx, config.optimizer.label_smoothing,
-                               config.train.grad_accum_steps, config.train.ema_decay),
+                               config.train.grad_accum_steps, config.train.ema_decay, freeze),
       shardings, batch_sharding)
   with sharding.mesh_context(mesh, rules):
     start = time.perf_counter()

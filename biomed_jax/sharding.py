@@ -39,6 +39,7 @@ DEFAULT_RULES = (
     ("kv", None),
     ("length", None),
     ("layers", None),
+    ("lora_rank", None),  # LoRA adapters: the rank dimension stays whole
     ("relpos_buckets", None),
     ("positions", None),
     ("types", None),

@@ -9,7 +9,7 @@ import jax
 import ml_collections
 
 from biomed_jax import config_lib, sharding
-from biomed_jax.model import EncoderDecoder
+from biomed_jax.model import EncoderDecoder, lora
 from biomed_jax.training import optimizer, state as state_lib
 
 
@@ -24,7 +24,8 @@ def summarize(config: ml_collections.ConfigDict, print_fn=print) -> int:
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules_from_config(config.sharding.rules)
   model = EncoderDecoder(model_cfg)
-  tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps)
+  tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps,
+                                lora.frozen_pattern(model_cfg, config.train.freeze))
   abstract = state_lib.abstract_state(model, tx, state_lib.example_inputs(model_cfg))
   shardings = state_lib.state_shardings(abstract, mesh, rules)
   params = nn.meta.unbox(abstract.params)

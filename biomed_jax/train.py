@@ -22,7 +22,7 @@ from biomed_jax import sharding
 from biomed_jax import workdir_lock
 from biomed_jax.data import pipeline
 from biomed_jax.data import tokenizer as tokenizer_lib
-from biomed_jax.model import EncoderDecoder
+from biomed_jax.model import EncoderDecoder, lora
 from biomed_jax.training import init_from, optimizer, reporting
 from biomed_jax.training import state as state_lib
 from biomed_jax.training import step as step_lib
@@ -133,7 +133,8 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
 
   # ---------------------------------------------------------------------------- Model & optimizer
   model = EncoderDecoder(model_cfg)
-  tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps, config.train.freeze)
+  freeze = lora.frozen_pattern(model_cfg, config.train.freeze)  # LoRA: all but the adapters
+  tx = optimizer.make_optimizer(config.optimizer, config.train.num_steps, freeze)
   schedule = optimizer.learning_rate_schedule(config.optimizer, config.train.num_steps)
   inputs = state_lib.example_inputs(model_cfg, global_batch, config.data.max_source_len,
                                     config.data.max_target_len)
@@ -178,7 +179,7 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
   batch_sharding = sharding.batch_sharding(mesh, rules)
   train_step = step_lib.jit_train_step(
       step_lib.make_train_step(model, tx, config.optimizer.label_smoothing,
-                               config.train.grad_accum_steps, config.train.ema_decay),
+                               config.train.grad_accum_steps, config.train.ema_decay, freeze),
       shardings, batch_sharding)
 
   # ---------------------------------------------------------------------------- Evaluation

@@ -9,6 +9,8 @@ kept them) or a pretrained folder. DIR gets config.json + model.safetensors and 
 files saved with the weights: `OFAModel.from_pretrained(DIR)` (modelscope's port) or
 `T5ForConditionalGeneration.from_pretrained(DIR)` gives the same logits as the model here.
 The T5 export is text-only (transformers' T5 has no vision encoder; it is left out, said so).
+A LoRA model's adapters are merged into its kernels first (biomed_jax.model.lora.merge);
+`--format=lora_adapters` writes the adapters alone instead (lora.save_adapters).
 """
 
 import json
@@ -22,9 +24,9 @@ import numpy as np
 
 from biomed_jax import weights as weights_lib
 from biomed_jax.convert import ofa_layout
-from biomed_jax.model import ModelConfig
+from biomed_jax.model import ModelConfig, lora
 
-FORMATS = ("hf_ofa", "hf_t5")
+FORMATS = ("hf_ofa", "hf_t5", "lora_adapters")
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "encoder.json", "vocab.bpe", "dict.txt",
                    "tokenizer.model")
 _FFN_TO_HF = {"relu": "relu", "gelu": "gelu", "gated-gelu": "gated-gelu",
@@ -110,6 +112,14 @@ def export(checkpoint: str, out: str, fmt: str, step: int | None = None, log=pri
     raise FileExistsError(f"--out={out} already holds a model; choose a new folder")
   weights = weights_lib.load(checkpoint, step)
   cfg, variables = weights.model_config, _numpy(weights.variables)
+  if fmt == "lora_adapters":
+    lora.save_adapters(out, cfg, variables["params"])
+    log(f"saved the LoRA adapters of {checkpoint} -> {out}")
+    return
+  if cfg.lora_rank:
+    variables = {**variables, "params": lora.merge(variables["params"], cfg)}
+    cfg = lora.base_config(cfg)
+    log("note: LoRA adapters merged into the exported weights")
   if fmt == "hf_ofa":
     ofa_layout.check_expressible(cfg)
     config, tensors = ofa_layout.hf_config(cfg), ofa_layout.from_variables(variables, cfg)
@@ -135,7 +145,8 @@ def _define_flags():
   """Flags exist only when run as a program (importing several converters must not clash)."""
   flags.DEFINE_string("checkpoint", None, "Training workdir or pretrained folder.")
   flags.DEFINE_integer("step", None, "A workdir's checkpoint step (default: the latest).")
-  flags.DEFINE_enum("format", "hf_ofa", FORMATS, "hf_ofa (BiomedGPT flavour) or hf_t5.")
+  flags.DEFINE_enum("format", "hf_ofa", FORMATS,
+                    "hf_ofa (BiomedGPT flavour), hf_t5, or lora_adapters (adapters alone).")
   flags.DEFINE_string("out", None, "Output folder (new).")
 
 

@@ -53,6 +53,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "biomedgpt_xlarge": _ofa(1280, 16, 5120, 24, 12, (3, 8, 36)),
 }
 
+# Attention projections and FFN matrices of every block (not the position projections, the
+# vision projection or the output layer).
+LORA_DEFAULT_TARGETS = r".*attention/(query|key|value|out)|.*mlp/(wi|wi_0|wi_1|wo)"
+
 NORM_TYPES = ("rms", "layer")
 POSITION_BIASES = ("t5", "ofa")
 FFN_TYPES = ("relu", "gelu", "gated-gelu", "gated-silu")
@@ -120,6 +124,12 @@ class ModelConfig:
   param_dtype: str = "float32"
   scan_layers: bool = True
   remat_policy: str = "none"
+  # LoRA (biomed_jax/model/lora.py): rank > 0 adds adapters to every dense layer whose module
+  # path ("encoder/layers/attention/query") fully matches lora_targets; only they train.
+  lora_rank: int = 0
+  lora_alpha: float = 16.0
+  lora_dropout: float = 0.0
+  lora_targets: str = LORA_DEFAULT_TARGETS
 
   def __post_init__(self):
     checks = (("norm_type", NORM_TYPES), ("ffn_type", FFN_TYPES),
@@ -138,6 +148,9 @@ class ModelConfig:
     if self.logit_vocab_size is not None and not 0 < self.logit_vocab_size <= self.vocab_size:
       raise ValueError(f"model.logit_vocab_size={self.logit_vocab_size} must be in "
                        f"(0, model.vocab_size={self.vocab_size}]")
+    if self.lora_rank < 0 or not 0.0 <= self.lora_dropout < 1.0:
+      raise ValueError(f"model.lora_rank={self.lora_rank} must be >= 0 and model.lora_dropout="
+                       f"{self.lora_dropout} in [0, 1)")
     if not 0.0 <= self.drop_path_rate < 1.0:
       raise ValueError(f"model.drop_path_rate={self.drop_path_rate} must be in [0, 1)")
 

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from biomed_jax.model import lora
 from biomed_jax.model.config import ModelConfig
 
 NEG_INF = float(jnp.finfo(jnp.float32).min)
@@ -94,6 +95,8 @@ class Dense(nn.Module):
   config: ModelConfig
   in_axes: int = 1
   use_bias: bool | None = None  # None: config.use_bias
+  deterministic: bool = True  # only LoRA's dropout reads it
+
 
   @nn.compact
   def __call__(self, x):
@@ -109,13 +112,16 @@ class Dense(nn.Module):
                                             self.names[self.in_axes:]),
                         tuple(self.features), cfg.param_dtype)
       y = y + jnp.asarray(bias, cfg.dtype)
+    if lora.is_target(self, cfg):
+      y = y + lora.adapter_output(self, x, self.in_axes, tuple(self.features), self.names,
+                                  self.deterministic)
     return y
 
 
-def _dense(features, axis, names, stddev, cfg, name):
+def _dense(features, axis, names, stddev, cfg, name, deterministic=True):
   features = features if isinstance(features, tuple) else (features,)
   in_axes = len(axis) if isinstance(axis, tuple) else 1
-  return Dense(features, names, stddev, cfg, in_axes, name=name)
+  return Dense(features, names, stddev, cfg, in_axes, deterministic=deterministic, name=name)
 
 
 class MultiHeadAttention(nn.Module):
@@ -138,7 +144,8 @@ class MultiHeadAttention(nn.Module):
     h, dh, d = cfg.num_heads, cfg.head_dim, cfg.d_model
     # T5 has no 1/sqrt(dh) in the scores: it lives in the query initialisation instead.
     q_std = (d * dh) ** -0.5 if cfg.attention_scale is None else d ** -0.5
-    project = lambda name, std: _dense((h, dh), -1, ("embed", "heads", "kv"), std, cfg, name)
+    project = lambda name, std: _dense((h, dh), -1, ("embed", "heads", "kv"), std, cfg, name,
+                                       self.deterministic)
     q = project("query", q_std)(x)
     if cfg.attention_scale is not None:
       q = q * jnp.asarray(cfg.attention_scale, q.dtype)
@@ -166,7 +173,8 @@ class MultiHeadAttention(nn.Module):
       scale = self.param("head_scale", partitioned(nn.initializers.ones, ("heads",)), (h,),
                          cfg.param_dtype)
       out = out * jnp.asarray(scale, out.dtype)[:, None]
-    return _dense(d, (-2, -1), ("heads", "kv", "embed"), (h * dh) ** -0.5, cfg, "out")(out)
+    return _dense(d, (-2, -1), ("heads", "kv", "embed"), (h * dh) ** -0.5, cfg, "out",
+                  self.deterministic)(out)
 
   def _cross_key_value(self, kv, project):
     if not self.decode:
@@ -214,7 +222,8 @@ class FeedForward(nn.Module):
     act = {"relu": nn.relu, "gelu": functools.partial(nn.gelu, approximate=False),
            "gated-gelu": functools.partial(nn.gelu, approximate=True),
            "gated-silu": nn.silu}[cfg.ffn_type]
-    wi = lambda name: _dense(cfg.d_ff, -1, ("embed", "mlp"), cfg.d_model ** -0.5, cfg, name)
+    wi = lambda name: _dense(cfg.d_ff, -1, ("embed", "mlp"), cfg.d_model ** -0.5, cfg, name,
+                             self.deterministic)
     if cfg.ffn_type.startswith("gated"):
       hidden = act(wi("wi_0")(x)) * wi("wi_1")(x)
     else:
@@ -223,7 +232,8 @@ class FeedForward(nn.Module):
     hidden = nn.Dropout(cfg.activation_dropout)(hidden, deterministic=self.deterministic)
     if cfg.normformer:
       hidden = Norm(cfg, ("mlp",), name="hidden_norm")(hidden)
-    return _dense(cfg.d_model, -1, ("mlp", "embed"), cfg.d_ff ** -0.5, cfg, "wo")(hidden)
+    return _dense(cfg.d_model, -1, ("mlp", "embed"), cfg.d_ff ** -0.5, cfg, "wo",
+                  self.deterministic)(hidden)
 
 
 def relative_position_bucket(relative_position, bidirectional: bool, num_buckets: int,

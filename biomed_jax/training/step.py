@@ -1,6 +1,7 @@
 """One optimisation step: forward, masked label-smoothed loss, gradients, optax update."""
 
 from collections.abc import Mapping
+import re
 from typing import Any
 
 import jax
@@ -10,6 +11,7 @@ import optax
 
 from biomed_jax.model import EncoderDecoder, ModelConfig
 from biomed_jax.training.loss import cross_entropy
+from biomed_jax.training.optimizer import param_path
 from biomed_jax.training.state import TrainState
 
 # Required keys; "images" and "image_mask" come together, or not at all (text-only model).
@@ -18,19 +20,30 @@ MODEL_INPUT_KEYS = BATCH_KEYS + ("images", "image_mask")
 
 
 def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
-                    label_smoothing: float, grad_accum_steps: int = 1, ema_decay: float = 0.0):
+                    label_smoothing: float, grad_accum_steps: int = 1, ema_decay: float = 0.0,
+                    freeze: str = ""):
   """train_step(state, batch) -> (state, metrics); pure, to be jitted with shardings.
 
   The batch is split into `grad_accum_steps` micro-batches whose gradients are summed in a
   scan (memory of one micro-batch, the update of the whole batch). A step whose loss or
   gradients are not finite changes nothing but the step counter and reports nonfinite=1.
+  Parameters matching `freeze` (the optimizer's regex) are constants of the loss: their
+  gradients are zeros the compiler folds away, not computed (LoRA's frozen base).
   """
   train_model = model.clone(train=True)
+  frozen = re.compile(freeze) if freeze else None
+
+  def constants_frozen(params):
+    if frozen is None:
+      return params
+    return jax.tree_util.tree_map_with_path(
+        lambda p, x: jax.lax.stop_gradient(x) if frozen.fullmatch(param_path(p)) else x,
+        params)
 
   def micro_step(params, batch_stats, batch, dropout_rng):
     def loss_fn(params):
       logits, updates = train_model.apply(
-          {"params": params, "batch_stats": batch_stats}, batch["encoder_tokens"],
+          {"params": constants_frozen(params), "batch_stats": batch_stats}, batch["encoder_tokens"],
           batch["decoder_inputs"], batch.get("images"), batch.get("image_mask"),
           rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
       loss_sum, weight_sum, correct = cross_entropy(

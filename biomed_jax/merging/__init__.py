@@ -1,0 +1,1 @@
+"""Weight interpolation and model merging over checkpoints of one architecture."""
