@@ -5,3 +5,9 @@ import os
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+
+def pytest_configure(config):
+  # The README's test command leaves these out (-m "not slow"); run them with -m slow.
+  config.addinivalue_line("markers", "slow: crash batteries that take many minutes (many "
+                          "training processes killed and resumed)")

@@ -48,6 +48,7 @@ def _state(workdir, step):
   return state
 
 
+@pytest.mark.slow
 def test_two_processes_killed_and_restarted_end_bitwise_equal(tmp_path):
   sample_root = broken_sample_root(str(tmp_path / "sample"))
   straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")

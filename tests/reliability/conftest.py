@@ -11,10 +11,6 @@ from biomed_jax import train
 from reliability_helpers import broken_sample_root, make_config
 
 
-def pytest_configure(config):
-  config.addinivalue_line("markers", "slow: takes minutes (many training processes)")
-
-
 class _Capture(logging.Handler):
 
   def __init__(self):
