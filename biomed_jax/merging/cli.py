@@ -10,7 +10,7 @@ Every input (a pretrained folder or a training workdir, its latest checkpoint, E
 when kept) is read by biomed_jax.weights; LoRA adapters are merged into their kernels first.
 interpolate writes DIR/alpha_<a>/ per alpha ((1 - a) * base + a * finetuned: 0 is the base,
 1 the fine-tuned model); with --evaluate each is evaluated on the config's tasks and
-DIR/interpolation.{md,json,svg} hold every task's metrics per alpha. slerp writes one
+DIR/interpolation.{md,json,png} hold every task's metrics per alpha. slerp writes one
 folder per alpha the same way; the other methods write DIR itself.
 """
 
@@ -140,7 +140,7 @@ def evaluate_sweep(config, written: list[tuple[float, str]], out: str, log=print
     f.write("\n".join(lines) + "\n")
   with open(os.path.join(out, "interpolation.json"), "w") as f:
     json.dump({f"{a:g}": row for a, row in results.items()}, f, indent=2)
-  plot.write_svg(os.path.join(out, "interpolation.svg"), results)
+  plot.write_png(os.path.join(out, "interpolation.png"), results)
   log(f"table: {os.path.join(out, 'interpolation.md')}")
   return results
 

@@ -1,38 +1,27 @@
-"""A dependency-free SVG line plot: every metric against alpha."""
-
-from xml.sax.saxutils import escape
-
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
+"""The interpolation plot: every task's metric against alpha (matplotlib, as the run report)."""
 
 
-def write_svg(path: str, results: dict[float, dict[str, float]], width: int = 640,
-              height: int = 400) -> None:
-  """results: {alpha: {"task/metric": value}}; each metric is scaled to its own [min, max]
-  (the y axis reads "relative", the legend gives each range)."""
+def write_png(path: str, results: dict[float, dict[str, float]]) -> list[str]:
+  """results: {alpha: {"task/metric": value}}; one line per metric, each scaled to its own
+  [min, max] (the legend gives each range), so metrics of different units share one axis.
+  Returns the metrics drawn, in legend order."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")  # files only: no display on a server
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   alphas = sorted(results)
   metrics = sorted({k for row in results.values() for k in row})
-  left, right, top, bottom = 60, 220, 20, 40
-  span_x = (alphas[-1] - alphas[0]) or 1.0
-  x = lambda a: left + (a - alphas[0]) / span_x * (width - left - right)
-  parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           'font-family="sans-serif" font-size="11">',
-           f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" '
-           f'y2="{height - bottom}" stroke="black"/>',
-           f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="black"/>',
-           f'<text x="{(width - right + left) / 2}" y="{height - 8}">alpha</text>',
-           f'<text x="8" y="{top + 10}">relative</text>']
-  for a in alphas:
-    parts.append(f'<text x="{x(a) - 8:.1f}" y="{height - bottom + 14}">{a:g}</text>')
-  for i, metric in enumerate(metrics):
+  figure, axis = plt.subplots(figsize=(9, 4.8))
+  for metric in metrics:
     points = [(a, results[a][metric]) for a in alphas if metric in results[a]]
-    lo, hi = min(v for _, v in points), max(v for _, v in points)
-    y = lambda v: height - bottom - ((v - lo) / ((hi - lo) or 1.0)) * (height - top - bottom)
-    colour = COLOURS[i % len(COLOURS)]
-    line = " ".join(f"{x(a):.1f},{y(v):.1f}" for a, v in points)
-    parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{line}"/>')
-    parts.append(f'<text x="{width - right + 10}" y="{top + 14 * i + 10}" fill="{colour}">'
-                 f'{escape(metric)} [{lo:.3g}, {hi:.3g}]</text>')
-  parts.append("</svg>")
-  with open(path, "w") as f:
-    f.write("\n".join(parts) + "\n")
+    values = [v for _, v in points]
+    lo, hi = min(values), max(values)
+    axis.plot([a for a, _ in points], [(v - lo) / ((hi - lo) or 1.0) for v in values], "o-",
+              label=f"{metric} [{lo:.3g}, {hi:.3g}]")
+  axis.set(xlabel="alpha (0 = base, 1 = fine-tuned)", ylabel="relative to its range",
+           title="Weight interpolation", xticks=alphas)
+  axis.grid(alpha=0.3)
+  axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+  figure.tight_layout()
+  figure.savefig(path, format="png", dpi=110)
+  plt.close(figure)
+  return metrics

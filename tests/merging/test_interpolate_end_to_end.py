@@ -76,7 +76,7 @@ def test_interpolation_sweep_writes_checkpoints_and_the_table(tmp_path, compile_
     assert all(f"{task}/loss" in results[a] for a in (0.0, 0.5, 1.0))
   saved = json.loads((tmp_path / "sweep" / "interpolation.json").read_text())
   assert set(saved) == {"0", "0.5", "1"}
-  assert (tmp_path / "sweep" / "interpolation.svg").read_text().startswith("<svg")
+  assert (tmp_path / "sweep" / "interpolation.png").read_bytes().startswith(b"\x89PNG")
   # Each alpha was evaluated with its own weights: the losses differ along the sweep.
   losses = [results[a]["sample_qa/loss"] for a in (0.0, 0.5, 1.0)]
   assert len(set(losses)) == 3, losses
