@@ -545,8 +545,11 @@ def main(argv: Sequence[str]) -> None:
   try:
     _predict_from_flags()
   except PredictError as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line
-    sys.exit(1)
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)  # one line
+    # Nothing was written; leave at once: Orbax's background threads, still winding down
+    # after a refused checkpoint, would otherwise print tracebacks while Python shuts down.
+    logging.flush()
+    os._exit(1)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":
