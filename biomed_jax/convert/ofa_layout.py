@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 
+from flax import traverse_util
 import numpy as np
 
 from biomed_jax.model.config import OFA_FLAVOUR, ModelConfig
@@ -354,14 +355,7 @@ def to_variables(weights: dict[str, np.ndarray], cfg: ModelConfig) -> dict:
            if weights else ""))
   for ours, layers in stacked.items():
     flat[ours] = np.stack([layers[i] for i in range(len(layers))])
-  tree: dict = {}
-  for path, value in flat.items():
-    node = tree
-    *parents, leaf = path.split("/")
-    for key in parents:
-      node = node.setdefault(key, {})
-    node[leaf] = value
-  return tree
+  return traverse_util.unflatten_dict(flat, sep="/")
 
 
 def from_variables(variables: dict, cfg: ModelConfig) -> dict[str, np.ndarray]:

@@ -8,6 +8,7 @@ sign-elected or sparsified would no longer be the variance of anything, and may 
 
 from collections.abc import Callable, Sequence
 
+from flax import traverse_util
 import numpy as np
 
 
@@ -23,14 +24,7 @@ def flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
 
 
 def unflatten(flat: dict[str, np.ndarray]) -> dict:
-  tree = {}
-  for path, value in flat.items():
-    *parents, leaf = path.split("/")
-    node = tree
-    for key in parents:
-      node = node.setdefault(key, {})
-    node[leaf] = value
-  return tree
+  return traverse_util.unflatten_dict(flat, sep="/")
 
 
 def check_compatible(flats: Sequence[dict[str, np.ndarray]], names: Sequence[str]) -> None:
