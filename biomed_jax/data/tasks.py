@@ -24,7 +24,7 @@ Candidate answers (closed-set decoding) come from one of:
 import dataclasses
 import re
 import string
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from biomed_jax.data import readers
 from biomed_jax.data.families import (CANDIDATES_CLOSED_FROM_TRAIN, CANDIDATES_FROM_OPTIONS,
@@ -240,15 +240,7 @@ class Task:
 
   def source(self, record: Record, template_index: int = 0) -> str:
     """The instruction text of one template; DataError on a missing/empty required field."""
-    template = self.templates[template_index % len(self.templates)]
-
-    def optional_part(match: re.Match) -> str:
-      names = _FIELD.findall(match.group(1))
-      if all(not _field_text(record.fields.get(n), n) for n in names):
-        return ""
-      return match.group(1)
-
-    template = _OPTIONAL.sub(optional_part, template)
+    template = self._resolved_template(record, template_index)
     values = {}
     for name in _FIELD.findall(template):
       value = record.fields.get(name)
@@ -258,6 +250,45 @@ class Task:
                         f"{'missing' if value is None else 'empty'} field {name!r}")
       values[name] = text
     return _collapse(template.format(**values))
+
+  def _resolved_template(self, record: Record, template_index: int) -> str:
+    """The template with its optional parts kept or dropped for this record."""
+
+    def optional_part(match: re.Match) -> str:
+      names = _FIELD.findall(match.group(1))
+      if all(not _field_text(record.fields.get(n), n) for n in names):
+        return ""
+      return match.group(1)
+
+    return _OPTIONAL.sub(optional_part, self.templates[template_index % len(self.templates)])
+
+  def fitted_source(self, record: Record, template_index: int,
+                    fits: Callable[[str], bool]) -> tuple[str, bool]:
+    """(instruction, whether a field was cut): when the instruction does not `fit` and its
+    longest field is followed by more of the template ("{document} Summarize the text
+    above."), that field keeps only as many leading words as fit, so the words after it
+    survive (a cut at the end of the text would drop them; OFA also cuts the field, not the
+    prompt). A template that ends with its longest field is left to the caller's cut."""
+    text = self.source(record, template_index)
+    template = self._resolved_template(record, template_index)
+    names = [n for n in _FIELD.findall(template)  # free text: options are never cut
+             if n != "options" and isinstance(record.fields.get(n), str)]
+    if fits(text) or not names:
+      return text, False
+    longest = max(names, key=lambda n: len(_field_text(record.fields.get(n), n)))
+    if template.rstrip().endswith("{%s}" % longest):
+      return text, False
+    words = _field_text(record.fields.get(longest), longest).split()
+
+    def with_words(n: int) -> str:
+      fields = {**record.fields, longest: " ".join(words[:n])}
+      return self.source(dataclasses.replace(record, fields=fields), template_index)
+
+    low, high = 1, len(words)  # the most words that fit, by bisection; at least one word
+    while low < high:
+      middle = (low + high + 1) // 2
+      low, high = (middle, high) if fits(with_words(middle)) else (low, middle - 1)
+    return with_words(low), True
 
   def render(self, record: Record, template_index: int = 0) -> tuple[str, str]:
     """(instruction, target) texts of a record."""

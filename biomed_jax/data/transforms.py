@@ -98,7 +98,9 @@ class ExampleBuilder:
   None for text-only records, image_mask, task_id, example_index, example_mask. Images stay
   uint8 until the main process (batching.CountingIterator) maps them to float32 [-1, 1]:
   4x less data through worker shared memory.
-  Padded widths are the global caps (Ls, Lt); the task's own limits cut earlier. A record
+  Padded widths are the global caps (Ls, Lt); the task's own limits cut earlier. An
+  instruction that is too long loses the end of its longest field rather than the template
+  words after it (Task.fitted_source), then, if still too long, its last tokens. A record
   with several images (IU X-ray: frontal, lateral) contributes its first one. Training draws
   the template and the crop from default_rng([seed, task_id, position in the task stream]).
   A prompt that does not fit Lt with the answer keeps its first tokens (a target_truncated
@@ -126,8 +128,12 @@ class ExampleBuilder:
       return bad_marker(error_event(name, getattr(record, "kind", MALFORMED), record))
     rng = self._rng(position) if self.train else None
     template = int(rng.integers(len(self.task.templates))) if rng is not None else 0
+    tok = self.tokenizer
+    room = self.source_len - 1 - (tok.bos_id is not None)  # bos and EOS around the text
     try:
-      source_text, target_text = self.task.render(record, template)
+      source_text, field_cut = self.task.fitted_source(
+          record, template, lambda text: len(tok.encode(text)) <= room)
+      target_text = self.task.target(record)
     except DataError as e:
       return bad_marker(error_event(name, EMPTY_FIELD, e))
 
@@ -143,8 +149,8 @@ class ExampleBuilder:
       return bad_marker((name, MISSING_IMAGE, record.dataset, record.source, record.id,
                          "record has no image", True))
 
-    tok = self.tokenizer
     encoder, _, source_cut = fit_source(tok, tok.encode(source_text), self.source_len)
+    source_cut = source_cut or field_cut
     answer, n_answer, target_cut = fit_tokens(tok.encode(target_text), self.target_len,
                                               tok.eos_id, pad_id=tok.pad_id)
     start, length = prompts_lib.prompt_span(encoder, self.decoder_prompt, tok.eos_id,

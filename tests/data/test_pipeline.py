@@ -152,6 +152,13 @@ def _expected_tokens(tokenizer, text, limit, width):
   return np.array(ids + [0] * (width - len(ids)), np.int32)
 
 
+def _expected_source(tokenizer, task, record, template):
+  """The encoder input: a too-long field is cut first (Task.fitted_source), then the tokens."""
+  room = min(task.max_source_len, LS) - 1
+  text, _ = task.fitted_source(record, template, lambda t: len(tokenizer.encode(t)) <= room)
+  return _expected_tokens(tokenizer, text, task.max_source_len, LS)
+
+
 # ---------------------------------------------------------------------------------------------
 # Batch contract.
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +195,7 @@ def test_batches_follow_the_contract(tokenizer, clean_dirs):
           targets[row], _expected_tokens(tokenizer, task.target(record), task.max_target_len,
                                          LT))
       assert tokenizer.decode(targets[row]) == task.target(record)
-      sources = [_expected_tokens(tokenizer, task.source(record, t), task.max_source_len, LS)
+      sources = [_expected_source(tokenizer, task, record, t)
                  for t in range(len(task.templates))]
       assert any(np.array_equal(batch["encoder_tokens"][row], s) for s in sources)
       image = batch["images"][row]
@@ -252,7 +259,7 @@ def test_templates_vary_in_training(tokenizer, clean_dirs):
     record = records[batch["example_index"][row]]
     for t in range(len(task.templates)):
       if np.array_equal(batch["encoder_tokens"][row],
-                        _expected_tokens(tokenizer, task.source(record, t), 512, LS)):
+                        _expected_source(tokenizer, task, record, t)):
         used.add(t)
   assert len(used) == len(task.templates)
   # One epoch of 30 records visits each record once.
