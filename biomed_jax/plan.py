@@ -6,7 +6,8 @@ r"""Ahead-of-time plan of a run on a TPU topology, compiled on this machine thro
 Compiles the trainer's own train step (its function, state and batch shardings, donation,
 remat, gradient accumulation, EMA) from abstract shapes, nothing allocated, and prints per
 chip: HBM (arguments, outputs, temporaries; whether it fits the chip), the FLOPs of one step
-from the compiler's cost analysis beside the 6 * N * tokens estimate, and a roofline bound on
+from the compiler's cost analysis (scanned layers: extrapolated from unrolled 1-2 layer
+compiles, see step_cost) beside the 6 * N * tokens estimate, and a roofline bound on
 the step time, max(FLOPs / peak FLOP/s, bytes accessed / HBM bandwidth), with the MFU it
 allows. Needs libtpu (`pip install -e '.[tpu]'`). `--topology` is an accelerator type as
 Cloud TPU names it (v4-32, v5e-256 / v5litepod-256, v5p-64, v6e-64), `Nx` in front for N
@@ -24,6 +25,7 @@ from absl import app, flags
 import flax.linen as nn
 import jax
 from ml_collections import config_flags
+import numpy as np
 
 from biomed_jax import config_lib, sharding
 from biomed_jax.model import EncoderDecoder, lora
@@ -158,15 +160,50 @@ def tokens_per_step(config) -> int:
                                    config.data.max_target_len)
 
 
-def report(config, target: Target, result: Compiled) -> dict:
-  """Per-chip memory, FLOPs and the roofline bound of one compiled step."""
-  memory = result.compiled.memory_analysis()
-  cost = result.compiled.cost_analysis()
+def _cost(compiled) -> tuple[float, float]:
+  """(FLOPs, bytes accessed) of one chip's program (SPMD), as the compiler counts them."""
+  cost = compiled.cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
+
+
+def step_cost(config, devices, result: Compiled) -> tuple[float, float, str]:
+  """(FLOPs, bytes accessed, how counted) of one whole train step per chip.
+
+  XLA's cost analysis counts a loop's body once, not once per iteration, so a step with
+  scanned layers (or gradient accumulation) is undercounted about num_layers times. Then
+  the step is compiled unrolled at depths (1, 1), (2, 1) and (1, 2), one micro-batch, and
+  the cost, linear in each depth, is extrapolated to the real depths and micro-batches (the
+  optimizer update then counts once per micro-batch: a slight overestimate).
+  """
+  accum = config.train.grad_accum_steps
+  model = config_lib.resolve_model_config(config.model)
+  if not model.scan_layers and accum == 1:
+    return (*_cost(result.compiled), "compiler")
+  costs = {}
+  for depths in ((1, 1), (2, 1), (1, 2)):
+    shallow = config.copy_and_resolve_references()
+    with shallow.unlocked():
+      shallow.model.scan_layers = False
+      shallow.model.num_encoder_layers, shallow.model.num_decoder_layers = depths
+      shallow.train.grad_accum_steps = 1
+      shallow.data.batch_size = config.data.batch_size // accum
+    costs[depths] = np.array(_cost(compile_train_step(shallow, devices).compiled))
+  per_encoder_layer = costs[2, 1] - costs[1, 1]
+  per_decoder_layer = costs[1, 2] - costs[1, 1]
+  total = accum * (costs[1, 1] + (model.num_encoder_layers - 1) * per_encoder_layer +
+                   (model.num_decoder_layers - 1) * per_decoder_layer)
+  return float(total[0]), float(total[1]), "compiler, depth extrapolated from 1-2 layers"
+
+
+def report(config, target: Target, result: Compiled,
+           cost: tuple[float, float, str] | None = None) -> dict:
+  """Per-chip memory, FLOPs and the roofline bound of one compiled step; `cost` from
+  step_cost (default: the compiled step's own count)."""
+  memory = result.compiled.memory_analysis()
   hbm = (memory.argument_size_in_bytes + memory.output_size_in_bytes +
          memory.temp_size_in_bytes - memory.alias_size_in_bytes)
-  flops = float(cost.get("flops", 0.0))  # one chip's program (SPMD)
-  accessed = float(cost.get("bytes accessed", 0.0))
+  flops, accessed, counted = cost or (*_cost(result.compiled), "compiler")
   estimate = 6 * result.params * tokens_per_step(config) / target.chips
   chip = target.chip
   step_s = max(flops / chip.peak_bf16_flops, accessed / chip.hbm_bytes_per_s)
@@ -179,7 +216,7 @@ def report(config, target: Target, result: Compiled) -> dict:
       "hbm_temporaries_gib": memory.temp_size_in_bytes / 2**30,
       "hbm_aliased_gib": memory.alias_size_in_bytes / 2**30,
       "hbm_total_gib": hbm / 2**30, "hbm_chip_gib": chip.hbm_bytes / 2**30,
-      "fits": hbm <= chip.hbm_bytes, "flops_per_chip": flops,
+      "fits": hbm <= chip.hbm_bytes, "flops_per_chip": flops, "flops_counted": counted,
       "flops_6nt_per_chip": estimate, "bytes_accessed_per_chip": accessed,
       "roofline_step_s": step_s,
       "mfu_bound": estimate / chip.peak_bf16_flops / step_s if step_s else float("nan"),
@@ -198,7 +235,7 @@ def format_table(row: dict) -> str:
       f"({row['hbm_aliased_gib']:.2f}) GiB |",
       f"| HBM total / chip | {row['hbm_total_gib']:.2f} / {row['hbm_chip_gib']:.0f} GiB: "
       f"{'fits' if row['fits'] else 'does NOT fit'} |",
-      f"| FLOPs per step (compiler) | {row['flops_per_chip']:.3e} |",
+      f"| FLOPs per step ({row['flops_counted']}) | {row['flops_per_chip']:.3e} |",
       f"| FLOPs per step (6 N tokens / chips) | {row['flops_6nt_per_chip']:.3e} |",
       f"| bytes accessed per step | {row['bytes_accessed_per_chip']:.3e} |",
       f"| roofline step time | {row['roofline_step_s'] * 1e3:.1f} ms |",
@@ -215,7 +252,8 @@ def plan(config, topology: str) -> dict:
   if len(devices) != target.chips:
     raise ValueError(f"--topology={topology}: libtpu gave {len(devices)} devices, expected "
                      f"{target.chips}")
-  return report(config, target, compile_train_step(config, devices))
+  result = compile_train_step(config, devices)
+  return report(config, target, result, step_cost(config, devices, result))
 
 
 def main(argv):
