@@ -130,9 +130,14 @@ class ExampleBuilder:
     template = int(rng.integers(len(self.task.templates))) if rng is not None else 0
     tok = self.tokenizer
     room = self.source_len - 1 - (tok.bos_id is not None)  # bos and EOS around the text
+    encoded = {}  # text -> ids: the instruction is tokenized once, while being fitted
+
+    def fits(text: str) -> bool:
+      encoded[text] = tok.encode(text)
+      return len(encoded[text]) <= room
+
     try:
-      source_text, field_cut = self.task.fitted_source(
-          record, template, lambda text: len(tok.encode(text)) <= room)
+      source_text, field_cut = self.task.fitted_source(record, template, fits)
       target_text = self.task.target(record)
     except DataError as e:
       return bad_marker(error_event(name, EMPTY_FIELD, e))
@@ -149,7 +154,10 @@ class ExampleBuilder:
       return bad_marker((name, MISSING_IMAGE, record.dataset, record.source, record.id,
                          "record has no image", True))
 
-    encoder, _, source_cut = fit_source(tok, tok.encode(source_text), self.source_len)
+    source_ids = encoded.get(source_text)  # None: the one-word cut, never measured
+    if source_ids is None:
+      source_ids = tok.encode(source_text)
+    encoder, _, source_cut = fit_source(tok, source_ids, self.source_len)
     source_cut = source_cut or field_cut
     answer, n_answer, target_cut = fit_tokens(tok.encode(target_text), self.target_len,
                                               tok.eos_id, pad_id=tok.pad_id)

@@ -7,7 +7,6 @@ import itertools
 import os
 import re
 
-import numpy as np
 import pytest
 
 from biomed_jax.data import pipeline
