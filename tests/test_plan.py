@@ -89,7 +89,7 @@ def test_scanned_step_cost_equals_the_unrolled_compile():
   target = plan.parse_topology("v5p-8")
   devices = plan.topology_devices(target)
   scanned = plan.compile_train_step(config, devices)
-  flops, accessed, counted = plan.step_cost(config, devices, scanned)
+  flops, accessed, counted = plan.step_cost(config, devices)
   assert "extrapolated" in counted
   scanned_flops, _ = plan._cost(scanned.compiled)  # pylint: disable=protected-access
   assert flops > 2.5 * scanned_flops  # the loop bodies, counted once by the compiler
@@ -97,6 +97,24 @@ def test_scanned_step_cost_equals_the_unrolled_compile():
   unrolled.model.scan_layers = False
   unrolled.train.grad_accum_steps = 1
   full_flops, full_accessed = plan._cost(  # pylint: disable=protected-access
-      plan.compile_train_step(unrolled, devices).compiled)
+      plan.compile_train_step(unrolled, devices, plan.COUNTING_OPTIONS).compiled)
   np.testing.assert_allclose(flops, full_flops, rtol=0.05)
   np.testing.assert_allclose(accessed, full_accessed, rtol=0.5)  # fusion differs by depth
+
+
+@pytest.mark.skipif(importlib.util.find_spec("libtpu") is None,
+                    reason="needs libtpu (pip install -e '.[tpu]') to compile for TPU")
+def test_step_flops_are_conserved_from_4_to_16_chips():
+  """One step's arithmetic does not depend on how many chips share it. Above 4 chips XLA:TPU
+  runs FSDP matmuls as windowed einsums, loops its cost analysis counts once (here: half
+  the FLOPs at 16 chips); the planner counts without them."""
+  config = _tiny_config()
+  config.model.scan_layers = False
+  config.model.d_model, config.model.d_ff, config.model.num_heads = 512, 2048, 8
+  config.data.batch_size, config.data.max_source_len = 32, 1024  # 2048 tokens per chip
+  totals = {}
+  for topology in ("v5p-8", "v5p-32"):
+    target = plan.parse_topology(topology)
+    flops, _, _ = plan.step_cost(config, plan.topology_devices(target))
+    totals[target.chips] = flops * target.chips
+  np.testing.assert_allclose(totals[16], totals[4], rtol=0.02)
