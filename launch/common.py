@@ -21,11 +21,32 @@ def check_bucket(workdir: str) -> None:
                      "them there")
 
 
+def add_dry_run_flag(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--dry-run", action="store_true",
+                      help="print the exact commands instead of running them")
+
+
 def add_common_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--config", required=True, help="config file, e.g. configs/demo.py")
   parser.add_argument("--workdir", required=True, help="checkpoints and logs (shared by hosts)")
-  parser.add_argument("--dry-run", action="store_true",
-                      help="print the exact commands instead of running them")
+  add_dry_run_flag(parser)
+
+
+def parse_with_extra(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+  """The launcher's flags come before `--`; what follows goes to biomed_jax.main (args.extra)."""
+  own, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (
+      argv, [])
+  args = parser.parse_args(own)
+  args.extra = extra
+  if getattr(args, "num_slices", 1) < 1:
+    parser.error("--num_slices must be >= 1")
+  return args
+
+
+def run_action(actions: dict, parse, argv: list[str] | None) -> None:
+  """main() of a launcher whose first argument names one of `actions` (each args -> commands)."""
+  args = parse(sys.argv[1:] if argv is None else argv)
+  execute(actions[args.action](args), args.dry_run)
 
 
 def execute(commands: list[list[str]], dry_run: bool) -> None:

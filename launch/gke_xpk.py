@@ -71,22 +71,15 @@ def parse(argv):
   parser.add_argument("--base_docker_image", default=BASE_IMAGE)
   parser.add_argument("--config", default="")
   parser.add_argument("--workdir", default="")
-  parser.add_argument("--dry-run", action="store_true",
-                      help="print the exact commands instead of running them")
-  own, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (
-      argv, [])
-  args = parser.parse_args(own)
-  args.extra = extra
+  common.add_dry_run_flag(parser)
+  args = common.parse_with_extra(parser, argv)
   if args.action == "train" and not (args.config and args.workdir and args.tpu_type):
     parser.error("train needs --config, --workdir and --tpu_type")
-  if args.num_slices < 1:
-    parser.error("--num_slices must be >= 1")
   return args
 
 
 def main(argv=None):
-  args = parse(sys.argv[1:] if argv is None else argv)
-  common.execute(ACTIONS[args.action](args), args.dry_run)
+  common.run_action(ACTIONS, parse, argv)
 
 
 if __name__ == "__main__":

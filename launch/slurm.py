@@ -56,10 +56,7 @@ def parse(argv):
   parser.add_argument("--venv", default="", help="virtual environment every node can read")
   parser.add_argument("--log_dir", default="slurm_logs")
   common.add_common_flags(parser)
-  own, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (
-      argv, [])
-  args = parser.parse_args(own)
-  args.extra = extra
+  args = common.parse_with_extra(parser, argv)
   if args.nodes < 1 or args.gpus_per_node < 1:
     parser.error("--nodes and --gpus_per_node must be >= 1")
   if "://" not in args.workdir and not os.path.isabs(args.workdir):

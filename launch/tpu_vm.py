@@ -109,24 +109,17 @@ def parse(argv):
   parser.add_argument("--config", default="")
   parser.add_argument("--workdir", default="")
   parser.add_argument("--commit", default="", help="commit to ship (default: HEAD)")
-  parser.add_argument("--dry-run", action="store_true",
-                      help="print the exact commands instead of running them")
-  own, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (
-      argv, [])
-  args = parser.parse_args(own)
-  args.extra = extra
+  common.add_dry_run_flag(parser)
+  args = common.parse_with_extra(parser, argv)
   if args.action == "up" and not args.accelerator:
     parser.error("up needs --accelerator")
   if args.action == "train" and not (args.config and args.workdir):
     parser.error("train needs --config and --workdir")
-  if args.num_slices < 1:
-    parser.error("--num_slices must be >= 1")
   return args
 
 
 def main(argv=None):
-  args = parse(sys.argv[1:] if argv is None else argv)
-  common.execute(ACTIONS[args.action](args), args.dry_run)
+  common.run_action(ACTIONS, parse, argv)
 
 
 if __name__ == "__main__":
