@@ -11,6 +11,7 @@ Every process then runs the same program; process 0 writes the files that exist 
 the checkpoint.
 """
 
+import json
 import os
 
 from absl import logging
@@ -87,3 +88,23 @@ def any_process(flag: bool) -> bool:
   if jax.process_count() == 1:
     return flag
   return bool(np.asarray(multihost_utils.process_allgather(np.array(flag))).any())
+
+
+def process_share(count: int) -> slice:
+  """This process's contiguous share of `count` items (process 0 first; the last may be short
+  or empty), so that gathering the shares in process order restores the items' order."""
+  per = -(-count // jax.process_count())
+  start = min(count, jax.process_index() * per)
+  return slice(start, min(count, start + per))
+
+
+def gather_texts(texts: list[str]) -> list[str]:
+  """Every process's `texts`, concatenated in process order, on every process (a collective)."""
+  if jax.process_count() == 1:
+    return list(texts)
+  data = np.frombuffer(json.dumps(texts).encode(), np.uint8)
+  sizes = np.asarray(multihost_utils.process_allgather(np.array(len(data))))
+  padded = np.zeros(max(int(sizes.max()), 1), np.uint8)
+  padded[:len(data)] = data
+  rows = np.asarray(multihost_utils.process_allgather(padded))
+  return [text for row, size in zip(rows, sizes) for text in json.loads(bytes(row[:size]))]

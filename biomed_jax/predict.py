@@ -30,7 +30,12 @@ Python:
   predictor.answer("Is there a pleural effusion?", image="chest.png", candidates=["yes", "no"])
   predictor.answer_batch([{"prompt": ..., "image": ...}, ...], method="beam", beam_size=4)
 
-The weights are placed on one device (jax.local_devices()[0]).
+The weights are placed on one device (jax.local_devices()[0]). With --multihost (or the
+JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID environment, see
+biomed_jax.distributed) every process runs the same command: each answers its contiguous share
+of the prompts file on its own device, the answers are gathered in file order, and process 0
+alone prints or writes them. Greedy and beam answers equal one process's when --batch_size
+divides each share; sampling draws per batch, so its answers differ from one process's.
 """
 
 from collections.abc import Mapping, Sequence
@@ -46,6 +51,7 @@ from etils import epath
 import jax
 import numpy as np
 
+from biomed_jax import distributed
 from biomed_jax import weights as weights_lib
 from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
@@ -445,6 +451,8 @@ def _define_flags() -> None:
   flags.DEFINE_integer("max_source_len", None, "Prompt tokens at most (default: the run's "
                        f"data.max_source_len, {DEFAULT_MAX_SOURCE_LEN} for a pretrained "
                        "folder).")
+  flags.DEFINE_bool("multihost", False, "Several processes share the prompts (see the module "
+                    "docstring); the environment's JAX_NUM_PROCESSES also turns this on.")
   flags.DEFINE_string("tokenizer", None, "A tokenizer replacing the saved one: a SentencePiece "
                       ".model, or a folder with vocab.json + merges.txt [+ dict.txt].")
 
@@ -511,6 +519,7 @@ def _predict_from_flags() -> None:
     entries = [({"prompt": fl.prompt}, "", fl.image)]
   else:
     entries = _read_prompts_file(fl.prompts_file)
+  distributed.initialize(fl.multihost)  # before anything touches a device
   # Metadata and inputs first: a bad image fails before the weights are read.
   info = locate_checkpoint(fl.checkpoint, fl.step, tokenizer=fl.tokenizer,
                            max_source_len=fl.max_source_len)
@@ -522,7 +531,15 @@ def _predict_from_flags() -> None:
               for item, _, path in entries]
   wheres = [where for _, where, _ in entries]
   predictor = Predictor.from_info(info, fl.batch_size)
-  answers = predictor._answer(requests, wheres, options)  # pylint: disable=protected-access
+  mine, answers = distributed.process_share(len(requests)), []
+  if jax.process_count() > 1:
+    logging.info("process %d of %d answers prompts %d-%d of %d", jax.process_index(),
+                 jax.process_count(), mine.start + 1, mine.stop, len(requests))
+  if requests[mine]:
+    answers = predictor._answer(requests[mine], wheres[mine], options)  # pylint: disable=protected-access
+  answers = distributed.gather_texts(answers)
+  if not distributed.is_primary():
+    return
   if fl.prompt is not None:
     lines = [answers[0] + "\n"]
   else:

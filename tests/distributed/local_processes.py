@@ -32,15 +32,16 @@ def process_env(index: int, count: int, devices: int, port: int,
 
 
 def start(args: list[str], *, count: int, devices: int, log_dir: str,
-          cache_dir: str | None = None) -> list[subprocess.Popen]:
-  """Starts `count` processes of `python -m biomed_jax.main ARGS`, logs in log_dir/p<i>.log."""
+          cache_dir: str | None = None,
+          module: str = "biomed_jax.main") -> list[subprocess.Popen]:
+  """Starts `count` processes of `python -m MODULE ARGS`, logs in log_dir/p<i>.log."""
   port = free_port()
   os.makedirs(log_dir, exist_ok=True)
   processes = []
   for index in range(count):
     log = open(os.path.join(log_dir, f"p{index}.log"), "ab")
     processes.append(subprocess.Popen(
-        [sys.executable, "-m", "biomed_jax.main", *args], cwd=REPO, stdout=log,
+        [sys.executable, "-m", module, *args], cwd=REPO, stdout=log,
         stderr=subprocess.STDOUT, env=process_env(index, count, devices, port, cache_dir)))
     log.close()
   return processes
@@ -66,6 +67,7 @@ def wait(processes, log_dir: str, timeout: float = 1800) -> None:
 
 
 def run(args: list[str], *, count: int, devices: int, log_dir: str,
-        cache_dir: str | None = None, timeout: float = 1800) -> None:
-  wait(start(args, count=count, devices=devices, log_dir=log_dir, cache_dir=cache_dir),
-       log_dir, timeout)
+        cache_dir: str | None = None, timeout: float = 1800,
+        module: str = "biomed_jax.main") -> None:
+  wait(start(args, count=count, devices=devices, log_dir=log_dir, cache_dir=cache_dir,
+             module=module), log_dir, timeout)
