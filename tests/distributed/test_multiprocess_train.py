@@ -1,8 +1,9 @@
-"""Two JAX processes x 4 CPU devices train exactly as one process x 8 devices, each process
-reading its own disjoint share of the data."""
+"""Two JAX processes x 4 CPU devices (and four x 2) train exactly as one process x 8 devices,
+each process reading its own disjoint share of the data."""
 
 import jax
 import numpy as np
+import pytest
 
 from biomed_jax import checkpointing, train
 from biomed_jax.data import pipeline
@@ -69,30 +70,36 @@ def _examples(batch):
           zip(batch["task_id"], batch["example_index"], batch["example_mask"]) if m}
 
 
-def test_two_processes_step_equals_one_process(tmp_path):
-  two = tmp_path / "two"
-  local_processes.run(_args(two), count=2, devices=4, log_dir=str(tmp_path / "logs"))
-  one = tmp_path / "one"
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+  one = tmp_path_factory.mktemp("one")
   train.run(_config(), str(one), "train")  # this process: 8 devices
+  return _state(one, 1)
 
-  single, double = _state(one, 1), _state(two, 1)
-  assert int(single["step"]) == int(double["step"]) == 1
+
+@pytest.mark.parametrize("count,devices", [(2, 4), (4, 2)])
+def test_processes_step_equals_one_process(tmp_path, one_process, count, devices):
+  many = tmp_path / "many"
+  local_processes.run(_args(many), count=count, devices=devices, log_dir=str(tmp_path / "logs"))
+
+  single, multi = one_process, _state(many, 1)
+  assert int(single["step"]) == int(multi["step"]) == 1
   # Whole trees: element-wise, Adam's first step (~lr * sign(grad)) turns float32 reduction-
   # order noise in near-zero gradients into lr-sized differences (see test_sharded_step).
   for part in ("params", "opt_state", "batch_stats"):
-    assert _rel_error(double[part], single[part]) <= 1e-5, part
+    assert _rel_error(multi[part], single[part]) <= 1e-5, part
   moments = [x for x in jax.tree.leaves(single["opt_state"])
              if np.issubdtype(np.asarray(x).dtype, np.floating)]
   assert max(float(np.abs(x).max()) for x in moments) > 0  # the step did update
 
   # Each process read its own shard of the batch, and the shards together are the batch.
   config = _config()
-  shards = [_first_batch(config, index, 2) for index in range(2)]
+  shards = [_first_batch(config, index, count) for index in range(count)]
   for index, shard in enumerate(shards):
-    recorded = _fingerprints(two / train.fingerprints_file(index, 2))
+    recorded = _fingerprints(many / train.fingerprints_file(index, count))
     assert recorded["1"] == train._fingerprint(shard)  # pylint: disable=protected-access
-  assert not _examples(shards[0]) & _examples(shards[1])
+  seen = [_examples(shard) for shard in shards]
+  assert sum(len(s) for s in seen) == len(set().union(*seen))  # disjoint
   whole = _first_batch(config, 0, 1)
-  assert _examples(shards[0]) | _examples(shards[1]) == _examples(whole)
+  assert set().union(*seen) == _examples(whole)
   assert len(_examples(whole)) == config.data.batch_size
-
