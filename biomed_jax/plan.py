@@ -12,6 +12,8 @@ the step time, max(FLOPs / peak FLOP/s, bytes accessed / HBM bandwidth), with th
 allows. Needs libtpu (`pip install -e '.[tpu]'`). `--topology` is an accelerator type as
 Cloud TPU names it (v4-32, v5e-256 / v5litepod-256, v5p-64, v6e-64), `Nx` in front for N
 slices (the config's mesh.dcn_data must then be N), or a libtpu topology (v5p:2x2x2).
+`--search` finds the per-chip batch x remat policy x fsdp/tensor split that fits with the
+best bound: estimated from shapes, the best few confirmed by compiling (plan_search.py).
 """
 
 import dataclasses
@@ -27,7 +29,7 @@ import jax
 from ml_collections import config_flags
 import numpy as np
 
-from biomed_jax import config_lib, sharding
+from biomed_jax import config_lib, plan_search, sharding
 from biomed_jax.model import EncoderDecoder, lora
 from biomed_jax.training import optimizer, state as state_lib, step as step_lib
 
@@ -271,6 +273,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
+    if flags.FLAGS.search:
+      target = parse_topology(flags.FLAGS.topology)
+      best, tried, considered = plan_search.search(
+          flags.FLAGS.config, target, topology_devices(target), compile_train_step,
+          flags.FLAGS.search_compiles)
+      print(plan_search.format_search(best, tried, considered, target))
+      return
     row = plan(flags.FLAGS.config, flags.FLAGS.topology)
   except ValueError as e:
     sys.exit(f"error: {e}")
@@ -281,5 +290,8 @@ if __name__ == "__main__":
   # Defined here, not on import: biomed_jax.main defines --config too.
   config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
   flags.DEFINE_string("topology", None, "e.g. v5p-64, 2xv5p-8, v6e-64, v5p:2x2x2")
+  flags.DEFINE_bool("search", False, "Find the per-chip batch, remat policy and fsdp/tensor "
+                    "split that fits with the best bound (biomed_jax/plan_search.py).")
+  flags.DEFINE_integer("search_compiles", 4, "With --search: compiles at most.")
   flags.mark_flags_as_required(["config", "topology"])
   app.run(main)

@@ -2,12 +2,13 @@
 for TPU v5p-8 and for two v5p-8 slices (libtpu, on this CPU), its memory and FLOPs checked
 against the parameter count; the two-slice mesh keeps FSDP inside each slice."""
 
+import dataclasses
 import importlib.util
 
 import numpy as np
 import pytest
 
-from biomed_jax import plan, sharding
+from biomed_jax import plan, plan_search, sharding
 from configs import demo
 
 
@@ -118,3 +119,45 @@ def test_step_flops_are_conserved_from_4_to_16_chips():
     flops, _, _ = plan.step_cost(config, plan.topology_devices(target))
     totals[target.chips] = flops * target.chips
   np.testing.assert_allclose(totals[16], totals[4], rtol=0.02)
+
+
+def test_search_estimates_rank_policies_and_batches():
+  """From shapes alone: more examples per chip cost more, remat keeps less alive and costs
+  compute, and the ranking puts the cheapest compute first, then the biggest batch."""
+  config = _tiny_config()
+  ranked = plan_search.candidates(config, chips=4, hbm_bytes=95 * 2**30)
+  by_key = {(c.per_chip_batch, c.remat_policy, c.tensor): c for c in ranked}
+  for policy in plan_search.POLICIES:
+    assert by_key[8, policy, 1].estimate_gib < by_key[16, policy, 1].estimate_gib
+  assert (by_key[16, "full", 1].estimate_gib < by_key[16, "dots_with_no_batch_dims", 1]
+          .estimate_gib < by_key[16, "none", 1].estimate_gib)
+  assert 1.0 == by_key[16, "none", 1].recompute < by_key[16, "full", 1].recompute <= 4 / 3
+  assert (ranked[0].per_chip_batch, ranked[0].remat_policy) == (64, "none")
+  assert all(c.global_batch == c.per_chip_batch * 4 // c.tensor for c in ranked)
+  # A chip too small for anything but a few examples leaves only those.
+  small = plan_search.candidates(config, chips=4, hbm_bytes=by_key[8, "none", 1].estimate_gib
+                                 * 2**30 / plan_search.HEADROOM)
+  assert small and all(c.estimate_gib <= by_key[8, "none", 1].estimate_gib + 1e-9
+                       for c in small)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("libtpu") is None,
+                    reason="needs libtpu (pip install -e '.[tpu]') to compile for TPU")
+def test_search_confirms_by_compiling_and_moves_on_when_a_candidate_does_not_fit():
+  """On a v5p-8 with 0.2 GiB of HBM per chip the best estimate compiles too big; the search
+  rejects it on the compiled figure and the next one that compiles within 0.2 GiB wins."""
+  config = _tiny_config()
+  target = plan.parse_topology("v5p-8")
+  small = dataclasses.replace(target, chip=dataclasses.replace(target.chip,
+                                                               hbm_bytes=0.2 * 2**30))
+  best, tried, considered = plan_search.search(
+      config, small, plan.topology_devices(target), plan.compile_train_step, max_compiles=4)
+  # 64 examples per chip over tensor=4: estimated 0.15 GiB, compiled 0.23 (libtpu 2026-12).
+  assert considered > len(tried) >= 2
+  assert (tried[0].per_chip_batch, tried[0].remat_policy) == (64, "none")
+  assert best is tried[-1] and best.compiled_gib <= 0.2
+  assert all(c.compiled_gib > 0.2 for c in tried[:-1])
+  for c in tried:  # the estimate is within a factor 2 of what the compiler allocates
+    assert 0.5 <= c.estimate_gib / c.compiled_gib <= 2
+  text = plan_search.format_search(best, tried, considered, small)
+  assert f"--config.data.batch_size={best.global_batch}" in text
