@@ -28,6 +28,12 @@ from biomed_jax.training import state as state_lib
 from biomed_jax.training import step as step_lib
 
 
+# Steps the host may queue ahead of the device before it waits (metrics are fetched on log
+# steps only): enough to hide reading and sending a batch, few enough to bound the memory
+# that queued batches hold.
+MAX_STEPS_AHEAD = 2
+
+
 class _Preemption:
   """SIGTERM (Cloud TPU preemption, Kubernetes, Slurm) asks for a checkpoint, then exit."""
 
@@ -223,18 +229,16 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
                     "train (raise --config.train.num_steps to continue)", start_step)
   logging.info("training steps %d -> %d, global batch %d", start_step, config.train.num_steps,
                global_batch)
-  distributed.wait_for_all("train loop")
-  try:
-    for step in range(start_step + 1, config.train.num_steps + 1):
-      batch = next(train_iter)
-      step_lib.validate_batch(batch, model_cfg)
-      if fingerprints:
-        fingerprints.write(f"{step} {_fingerprint(batch)}\n")
-        fingerprints.flush()
-      with sharding.mesh_context(mesh, rules):
-        state, metrics = train_step(state, sharding.shard_batch(batch, batch_sharding))
+  pending = []  # (step, metrics on device, examples, tokens) not yet fetched
 
-      metrics = jax.device_get(metrics)
+  def fetch_metrics() -> None:
+    """Brings the pending steps' metrics to the host (one transfer) and applies the
+    non-finite guard to each step in order."""
+    nonlocal consecutive_nonfinite, skipped_total
+    fetched = jax.device_get([metrics for _, metrics, _, _ in pending])
+    steps = list(pending)
+    pending.clear()
+    for (step, _, examples, tokens), metrics in zip(steps, fetched):
       if metrics["nonfinite"]:
         consecutive_nonfinite += 1
         skipped_total += 1
@@ -247,12 +251,35 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
               "the data (config.train.max_consecutive_nonfinite)")
       else:
         consecutive_nonfinite = 0
-        reporter.add({k: metrics[k] for k in ("loss", "token_accuracy", "grad_norm")},
-                     examples=int(batch["encoder_tokens"].shape[0]),
-                     tokens=int((batch["encoder_tokens"] != model_cfg.pad_id).sum() +
-                                batch["decoder_loss_weights"].sum()))
+        reporter.add(step, {k: metrics[k] for k in reporting.STEP_METRICS}, examples, tokens,
+                     float(schedule(step - 1)))
 
-      if step % config.train.log_every == 0 or step == config.train.num_steps:
+  distributed.wait_for_all("train loop")
+  try:
+    for step in range(start_step + 1, config.train.num_steps + 1):
+      batch = next(train_iter)
+      step_lib.validate_batch(batch, model_cfg)
+      if fingerprints:
+        fingerprints.write(f"{step} {_fingerprint(batch)}\n")
+        fingerprints.flush()
+      with sharding.mesh_context(mesh, rules):
+        state, metrics = train_step(state, sharding.shard_batch(batch, batch_sharding))
+
+      # The metrics stay on the device until a log step: the host goes on to read and send
+      # the next batch while this step runs. At most MAX_STEPS_AHEAD steps are queued.
+      pending.append((step, metrics, int(batch["encoder_tokens"].shape[0]),
+                      int((batch["encoder_tokens"] != model_cfg.pad_id).sum() +
+                          batch["decoder_loss_weights"].sum())))
+      if len(pending) > MAX_STEPS_AHEAD:
+        jax.block_until_ready(pending[-MAX_STEPS_AHEAD - 1][1]["loss"])
+
+      eval_due = (mode == "train_and_evaluate" and
+                  (step % config.eval.every_steps == 0 or step == config.train.num_steps))
+      final = step == config.train.num_steps
+      log_due = step % config.train.log_every == 0 or final
+      if log_due or eval_due:
+        fetch_metrics()
+      if log_due:
         counts = train_iter.problem_counts
         reporter.log(step, float(schedule(step - 1)), extra={
             "skipped_nonfinite": skipped_total,
@@ -262,9 +289,6 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
           logging.info("step %d: record problems so far (skipped or truncated): %s; "
                        "non-finite steps skipped: %d",
                        step, _skipped_summary(counts), skipped_total)
-      eval_due = (mode == "train_and_evaluate" and
-                  (step % config.eval.every_steps == 0 or step == config.train.num_steps))
-      final = step == config.train.num_steps
       if eval_due and config.train.keep_best_by:
         # The checkpoint carries the metrics it is ranked by, so it is saved after them; an
         # evaluation that fails still leaves it saved (unranked).
@@ -281,6 +305,7 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
       if eval_due:
         reporter.scalars(step, results, prefix="eval/")
       if preemption.requested or ckpt.manager.reached_preemption(step):
+        fetch_metrics()
         save(step, force=True)
         ckpt.wait()
         logging.warning("checkpoint for step %d written; exiting for preemption", step)

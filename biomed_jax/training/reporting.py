@@ -14,6 +14,11 @@ import jax
 import numpy as np
 
 
+# The train step's per-step values that are logged (the step also returns target_tokens
+# and nonfinite, which the loop uses itself).
+STEP_METRICS = ("loss", "token_accuracy", "grad_norm")
+
+
 @flax.struct.dataclass
 class TrainMetrics(clu_metrics.Collection):
   loss: clu_metrics.Average.from_output("loss")
@@ -29,7 +34,8 @@ def _duration(seconds: float) -> str:
 
 
 class Reporter:
-  """Accumulates train metrics between log steps; prints and writes them."""
+  """Accumulates train metrics between log steps; prints the window's means and rates, and
+  writes every step's values to TensorBoard."""
 
   def __init__(self, workdir: str, total_steps: int, start_step: int, write: bool = True):
     self.total_steps = total_steps
@@ -44,11 +50,18 @@ class Reporter:
     self.examples = self.tokens = 0
     self.start_time, self.start_step = time.perf_counter(), step
 
-  def add(self, metrics: dict, examples: int, tokens: int) -> None:
+  def add(self, step: int, metrics: dict, examples: int, tokens: int,
+          learning_rate: float) -> None:
+    """One step's metrics (host values): accumulated for the next log line, and written to
+    TensorBoard at their own step, so the curves hold every step whatever log_every is."""
     update = TrainMetrics.single_from_model_output(**metrics)
     self.metrics = update if self.metrics is None else self.metrics.merge(update)
     self.examples += examples
     self.tokens += tokens
+    if self.writer is not None:
+      for name, value in {**metrics, "learning_rate": learning_rate}.items():
+        if np.isfinite(value):
+          self.writer.add_scalar("train/" + name, float(value), step)
 
   def log(self, step: int, learning_rate: float, extra: dict | None = None) -> dict:
     if self.metrics is None:
@@ -63,7 +76,10 @@ class Reporter:
                  "ETA %s", step, self.total_steps, values["loss"], values["token_accuracy"],
                  learning_rate, values["examples_per_s"], values["tokens_per_s"],
                  _duration(eta) if np.isfinite(eta) else "?")
-    self.scalars(step, values, prefix="train/")
+    # Per-step values went to TensorBoard in add(); the log step adds the window's rates.
+    self.scalars(step, {k: v for k, v in values.items()
+                        if k not in (*STEP_METRICS, "learning_rate")},
+                 prefix="train/")
     self._reset(step)
     return values
 

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from biomed_jax import checkpointing, config_lib, sharding, train
+from biomed_jax import checkpointing, config_lib, run_report, sharding, train
 from biomed_jax.data import pipeline
 from biomed_jax.model import EncoderDecoder
 from biomed_jax.training import optimizer, state as state_lib
@@ -225,3 +225,21 @@ def test_init_from_another_runs_workdir(tmp_path):
   loaded = ckpt.restore_state(1, None)["params"]
   ckpt.close()
   jax.tree.map(np.testing.assert_array_equal, loaded, trained)
+
+
+def test_metrics_fetched_on_log_steps_still_reach_tensorboard_for_every_step(tmp_path):
+  """The loop fetches metrics only every log_every steps; TensorBoard must still hold each
+  step's own values, equal to those of a run that fetches every step."""
+  tags = ("loss", "token_accuracy", "grad_norm", "learning_rate")
+  curves = {}
+  for log_every in (1, 4):
+    workdir = str(tmp_path / f"log_every_{log_every}")
+    train.run(_config(**{"train.num_steps": 6, "train.log_every": log_every}), workdir,
+              "train")
+    curves[log_every] = {tag: run_report.read_scalars(workdir, f"train/{tag}") for tag in tags}
+    rates = run_report.read_scalars(workdir, "train/examples_per_s")
+    assert [step for step, _ in rates] == ([1, 2, 3, 4, 5, 6] if log_every == 1 else [4, 6])
+  assert [step for step, _ in curves[4]["loss"]] == [1, 2, 3, 4, 5, 6]
+  assert curves[4] == curves[1]
+  losses = [value for _, value in curves[4]["loss"]]
+  assert len(set(losses)) == 6  # six different steps, not one value repeated
