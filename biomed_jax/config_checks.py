@@ -13,6 +13,7 @@ import ml_collections
 from biomed_jax.config_lib import task_splits
 from biomed_jax.data.pipeline import BAD_RECORD_POLICIES
 from biomed_jax.data.tasks import SAMPLE_TASKS, TASKS
+from biomed_jax.training.step import LOSS_NORMALIZATIONS
 
 DECODE_METHODS = ("greedy", "beam")
 EVALUATING_MODES = ("evaluate", "train_and_evaluate")
@@ -87,6 +88,8 @@ def _number_problems(config: ml_collections.ConfigDict) -> list[str]:
   need("data.bad_records_eval", lambda v: v in BAD_RECORD_POLICIES,
        f"use one of {BAD_RECORD_POLICIES}")
   need("data.worker_count", lambda v: isinstance(v, int) and v >= 0, "must be >= 0")
+  need("train.loss_normalization", lambda v: v in LOSS_NORMALIZATIONS,
+       f"use one of {LOSS_NORMALIZATIONS}")
   return problems
 
 

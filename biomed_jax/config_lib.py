@@ -103,6 +103,9 @@ def base_config(variant: str = "t5_tiny") -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict(dict(
       num_steps=1000,
       grad_accum_steps=1,  # micro-batches per step (same update, less activation memory)
+      # "tokens": the loss is the mean over target tokens; "examples": over examples, each
+      # its own token mean, so short answers weigh as much as long captions.
+      loss_normalization="tokens",
       ema_decay=0.0,  # > 0 keeps an EMA of the parameters (evaluated instead of the raw ones)
       freeze="",  # regex over parameter paths ("vision/.*") that get no update
       log_every=20,

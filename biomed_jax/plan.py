@@ -143,7 +143,8 @@ def compile_train_step(config, devices, compiler_options: dict | None = None) ->
                     for k, v in inputs.items()}
   train_step = step_lib.jit_train_step(
       step_lib.make_train_step(model, tx, config.optimizer.label_smoothing,
-                               config.train.grad_accum_steps, config.train.ema_decay, freeze),
+                               config.train.grad_accum_steps, config.train.ema_decay, freeze,
+                               config.train.loss_normalization),
       shardings, batch_sharding)
   with sharding.mesh_context(mesh, rules):
     start = time.perf_counter()

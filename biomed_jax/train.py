@@ -185,7 +185,8 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
   batch_sharding = sharding.batch_sharding(mesh, rules)
   train_step = step_lib.jit_train_step(
       step_lib.make_train_step(model, tx, config.optimizer.label_smoothing,
-                               config.train.grad_accum_steps, config.train.ema_decay, freeze),
+                               config.train.grad_accum_steps, config.train.ema_decay, freeze,
+                               config.train.loss_normalization),
       shardings, batch_sharding)
 
   # ---------------------------------------------------------------------------- Evaluation

@@ -17,11 +17,12 @@ from biomed_jax.training.state import TrainState
 # Required keys; "images" and "image_mask" come together, or not at all (text-only model).
 BATCH_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights")
 MODEL_INPUT_KEYS = BATCH_KEYS + ("images", "image_mask")
+LOSS_NORMALIZATIONS = ("tokens", "examples")
 
 
 def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
                     label_smoothing: float, grad_accum_steps: int = 1, ema_decay: float = 0.0,
-                    freeze: str = ""):
+                    freeze: str = "", loss_normalization: str = "tokens"):
   """train_step(state, batch) -> (state, metrics); pure, to be jitted with shardings.
 
   The batch is split into `grad_accum_steps` micro-batches whose gradients are summed in a
@@ -29,7 +30,15 @@ def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
   gradients are not finite changes nothing but the step counter and reports nonfinite=1.
   Parameters matching `freeze` (the optimizer's regex) are constants of the loss: their
   gradients are zeros the compiler folds away, not computed (LoRA's frozen base).
+
+  loss_normalization: "tokens" = the mean over every target token of the batch (a task with
+  long targets, captions or titles, weighs more per example); "examples" = the mean over
+  examples of each example's mean token loss (every example weighs the same, whatever its
+  target length; token_accuracy is then the mean of the examples' token accuracies).
   """
+  if loss_normalization not in LOSS_NORMALIZATIONS:
+    raise ValueError(f"config.train.loss_normalization={loss_normalization!r}: use one of "
+                     f"{LOSS_NORMALIZATIONS}")
   train_model = model.clone(train=True)
   frozen = re.compile(freeze) if freeze else None
 
@@ -46,24 +55,28 @@ def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
           {"params": constants_frozen(params), "batch_stats": batch_stats}, batch["encoder_tokens"],
           batch["decoder_inputs"], batch.get("images"), batch.get("image_mask"),
           rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
+      weights = batch["decoder_loss_weights"].astype(jnp.float32)
+      if loss_normalization == "examples":  # each example's weights sum to 1 (or 0)
+        weights = weights / jnp.maximum(weights.sum(-1, keepdims=True), 1e-9)
       loss_sum, weight_sum, correct = cross_entropy(
-          logits, batch["decoder_targets"], batch["decoder_loss_weights"], label_smoothing,
+          logits, batch["decoder_targets"], weights, label_smoothing,
           model.config.logit_vocab_size)
       return loss_sum, (updates.get("batch_stats", {}), weight_sum, correct)
 
     (loss_sum, (new_stats, weight_sum, correct)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(params)
+    tokens = batch["decoder_loss_weights"].astype(jnp.float32).sum()
     if "image_mask" in batch:  # a batch without images leaves the BatchNorm averages alone
       any_image = jnp.any(batch["image_mask"])
       new_stats = jax.tree.map(lambda new, old: jnp.where(any_image, new, old), new_stats,
                                batch_stats)
-    return grads, new_stats, loss_sum, weight_sum, correct
+    return grads, new_stats, loss_sum, weight_sum, correct, tokens
 
   def train_step(state: TrainState, batch: Mapping[str, jax.Array]):
     batch = {k: v for k, v in batch.items() if k in MODEL_INPUT_KEYS}
     dropout_rng = jax.random.fold_in(state.rng, state.step)
     if grad_accum_steps == 1:
-      grads, batch_stats, loss_sum, weight_sum, correct = micro_step(
+      grads, batch_stats, loss_sum, weight_sum, correct, tokens = micro_step(
           state.params, state.batch_stats, batch, dropout_rng)
     else:
       micro = jax.tree.map(
@@ -71,19 +84,19 @@ def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
           batch)
 
       def accumulate(carry, inputs):
-        grads, stats, loss_sum, weight_sum, correct = carry
+        grads, stats, loss_sum, weight_sum, correct, tokens = carry
         index, micro_batch = inputs
-        g, stats, l, w, c = micro_step(state.params, stats, micro_batch,
-                                       jax.random.fold_in(dropout_rng, index))
+        g, stats, l, w, c, t = micro_step(state.params, stats, micro_batch,
+                                          jax.random.fold_in(dropout_rng, index))
         return (jax.tree.map(jnp.add, grads, g), stats, loss_sum + l, weight_sum + w,
-                correct + c), None
+                correct + c, tokens + t), None
 
       zeros = jax.tree.map(jnp.zeros_like, state.params)
-      (grads, batch_stats, loss_sum, weight_sum, correct), _ = jax.lax.scan(
-          accumulate, (zeros, state.batch_stats, 0.0, 0.0, 0.0),
+      (grads, batch_stats, loss_sum, weight_sum, correct, tokens), _ = jax.lax.scan(
+          accumulate, (zeros, state.batch_stats, 0.0, 0.0, 0.0, 0.0),
           (jnp.arange(grad_accum_steps), micro))
-    # Gradients of the mean loss over every target token of the whole batch.
-    denominator = jnp.maximum(weight_sum, 1.0)
+    # Gradients of the mean loss over every target token (or example) of the whole batch.
+    denominator = jnp.maximum(weight_sum, 1e-9 if loss_normalization == "examples" else 1.0)
     grads = jax.tree.map(lambda g: g / denominator, grads)
     loss = loss_sum / denominator
     grad_norm = optax.tree.norm(grads)
@@ -103,7 +116,7 @@ def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
         opt_state=keep_if_finite(opt_state, state.opt_state),
         ema_params=keep_if_finite(ema_params, state.ema_params))
     metrics = {"loss": loss, "token_accuracy": correct / denominator,
-               "target_tokens": weight_sum, "grad_norm": grad_norm,
+               "target_tokens": tokens, "grad_norm": grad_norm,
                "nonfinite": 1 - finite.astype(jnp.int32)}
     return new_state, metrics
 
