@@ -29,15 +29,15 @@ import numpy as np
 from biomed_jax import distributed
 from biomed_jax import metrics as metrics_lib
 from biomed_jax import sharding
-from biomed_jax.data import pipeline
+from biomed_jax.data import batch_contract, pipeline
 from biomed_jax.data.records import DataError
 from biomed_jax.data.tasks import CANDIDATES_FROM_OPTIONS, get_task
 from biomed_jax.decoding import CandidateTrie, decode, score_candidates
 from biomed_jax.metrics import baselines
 from biomed_jax.training.loss import cross_entropy
 
-ARRAY_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights",
-              "images", "image_mask", "example_mask", "example_index")
+# Sent to the devices: the model's inputs and the rows' bookkeeping (task_id stays on host).
+ARRAY_KEYS = batch_contract.MODEL_INPUT_KEYS + ("example_mask", "example_index")
 
 
 class Evaluator:

@@ -22,6 +22,7 @@ from typing import Any
 import grain
 import numpy as np
 
+from biomed_jax.data import batch_contract
 from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
 
@@ -29,22 +30,16 @@ class Collate:
   """Stacks good examples into a batch of `batch_size` rows (padding rows + mask when short:
   tokens `pad_id`, everything else zero)."""
 
-  TOKEN_FIELDS = ("encoder_tokens", "decoder_inputs", "decoder_targets")
+  TOKEN_FIELDS = batch_contract.TOKEN_KEYS
 
   def __init__(self, batch_size: int, *, source_len: int, target_len: int, image_size: int,
                pad_task_id: int = 0, pad_id: int = 0):
     self.batch_size, self.pad_task_id, self.pad_id = batch_size, pad_task_id, pad_id
-    self.shapes = {
-        "encoder_tokens": ((source_len,), np.int32),
-        "decoder_inputs": ((target_len,), np.int32),
-        "decoder_targets": ((target_len,), np.int32),
-        "decoder_loss_weights": ((target_len,), np.float32),
-        "images": ((image_size, image_size, 3), np.uint8),  # normalised by CountingIterator
-        "image_mask": ((), np.bool_),
-        "task_id": ((), np.int32),
-        "example_index": ((), np.int32),
-        "example_mask": ((), np.bool_),
-    }
+    self.shapes = batch_contract.shapes(batch_size=None, source_len=source_len,
+                                        target_len=target_len, image_size=image_size)
+    # Images travel as uint8 (a quarter of the bytes between processes); CountingIterator
+    # normalises them to the contract's float32.
+    self.shapes["images"] = (self.shapes["images"][0], np.uint8)
 
   def __call__(self, examples: Sequence[dict[str, Any]],
                events: Sequence[tuple]) -> dict[str, Any]:

@@ -8,23 +8,8 @@ Mixture:   BlockMix(tasks, weights): blocks of ~1,024 examples with each task's 
            -> to_iter_dataset -> batch (dropping bad examples) -> mp_prefetch(worker_count)
            -> CountingIterator (main process: raises or counts problems)
 
-Batch (numpy dict, one per host step; the data contract):
-  encoder_tokens        int32  [B, Ls]   [bos] instruction tokens EOS, then pad
-  decoder_inputs        int32  [B, Lt]   decoder_targets shifted right behind the decoder
-                                         start (bos, or pad when the vocabulary has none)
-  decoder_targets       int32  [B, Lt]   [decoder prompt] target tokens, EOS, then pad
-  decoder_loss_weights  float32[B, Lt]   1 on target tokens incl. EOS, 0 elsewhere
-  images                float32[B, S, S, 3]  in [-1, 1] (or ImageNet-standardised, see
-                                         `image_normalization`); zeros for text-only examples
-Ids are the tokenizer's (T5 SentencePiece: pad 0, EOS 1, no bos; OFA: <s> 0, pad 1, EOS 2);
-decoder prompts (`decoder_prompt`, biomed_jax.data.prompts) put the source before the
-answer in the decoder, without loss on it.
-  image_mask            bool   [B]       False for text-only examples (and padding rows)
-  task_id               int32  [B]       index of the task in the mixture (eval: `task_id`,
-                                         padding rows included)
-  example_mask          bool   [B]       False on padding rows (only the last eval batches)
-  example_index         int32  [B]       the record's index in its task's split, -1 on padding
-                                         (look records up with `load_records`)
+Batch (numpy dict, one per host step): the keys, dtypes and shapes of
+biomed_jax/data/batch_contract.py (FIELDS).
 Ls/Lt are the global caps `max_source_len`/`max_target_len`; each task's own limits
 (tasks.py) cut earlier, so every batch has the same shapes.
 

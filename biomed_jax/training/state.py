@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from biomed_jax.data import batch_contract
 from biomed_jax import sharding as sharding_lib
 from biomed_jax.model import EncoderDecoder, ModelConfig
 
@@ -25,15 +26,10 @@ class TrainState:
 def example_inputs(cfg: ModelConfig, batch_size: int = 1, encoder_length: int = 8,
                    decoder_length: int = 8) -> dict[str, jax.ShapeDtypeStruct]:
   """Shapes of one batch (the contract of biomed_jax/data): enough to build every parameter."""
-  s = jax.ShapeDtypeStruct
-  return {
-      "encoder_tokens": s((batch_size, encoder_length), jnp.int32),
-      "decoder_inputs": s((batch_size, decoder_length), jnp.int32),
-      "decoder_targets": s((batch_size, decoder_length), jnp.int32),
-      "decoder_loss_weights": s((batch_size, decoder_length), jnp.float32),
-      "images": s((batch_size, cfg.image_size, cfg.image_size, 3), jnp.float32),
-      "image_mask": s((batch_size,), jnp.bool_),
-  }
+  shapes = batch_contract.shapes(batch_size=batch_size, source_len=encoder_length,
+                                 target_len=decoder_length, image_size=cfg.image_size,
+                                 keys=batch_contract.MODEL_INPUT_KEYS)
+  return {k: jax.ShapeDtypeStruct(shape, dtype) for k, (shape, dtype) in shapes.items()}
 
 
 def _init_fn(model: EncoderDecoder, tx: optax.GradientTransformation, inputs: dict,

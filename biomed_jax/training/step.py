@@ -9,14 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from biomed_jax.data import batch_contract
 from biomed_jax.model import EncoderDecoder, ModelConfig
 from biomed_jax.training.loss import cross_entropy
 from biomed_jax.training.optimizer import param_path
 from biomed_jax.training.state import TrainState
 
 # Required keys; "images" and "image_mask" come together, or not at all (text-only model).
-BATCH_KEYS = ("encoder_tokens", "decoder_inputs", "decoder_targets", "decoder_loss_weights")
-MODEL_INPUT_KEYS = BATCH_KEYS + ("images", "image_mask")
+BATCH_KEYS = batch_contract.REQUIRED_KEYS
+MODEL_INPUT_KEYS = batch_contract.MODEL_INPUT_KEYS
 LOSS_NORMALIZATIONS = ("tokens", "examples")
 
 
@@ -132,7 +133,7 @@ def jit_train_step(train_step, state_shardings: TrainState, batch_sharding):
 
 def validate_batch(batch: Mapping[str, Any], cfg: ModelConfig) -> None:
   """Host-side checks that name the offending value, run before anything is compiled."""
-  missing = [k for k in BATCH_KEYS[:4] if k not in batch]
+  missing = [k for k in BATCH_KEYS if k not in batch]
   if missing:
     raise ValueError(f"batch is missing {missing}; it has {sorted(batch)}")
   for key in ("encoder_tokens", "decoder_inputs", "decoder_targets"):

@@ -207,6 +207,19 @@ def test_batches_follow_the_contract(tokenizer, clean_dirs):
   assert seen_tasks == {"vqa_rad", "mednli", "medqa"}
 
 
+def test_model_example_inputs_match_the_pipelines_batches(tokenizer, clean_dirs):
+  """The model is built from shapes the contract derives; they are the batches' own."""
+  from biomed_jax.data import batch_contract  # pylint: disable=g-import-not-at-top
+  from biomed_jax.model import model_config  # pylint: disable=g-import-not-at-top
+  from biomed_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
+  batch = next(_train(tokenizer, clean_dirs))
+  inputs = state_lib.example_inputs(model_config("t5_tiny", image_size=SIZE), 8, LS, LT)
+  assert tuple(inputs) == batch_contract.MODEL_INPUT_KEYS
+  for name, spec in inputs.items():
+    assert (spec.shape, spec.dtype) == (batch[name].shape, batch[name].dtype), name
+  assert set(batch) == set(batch_contract.ALL_KEYS)
+
+
 def test_mixture_weights_are_respected(tokenizer, clean_dirs):
   for shard_index, shard_count, n in ((0, 1, 5000), (1, 2, 2500)):
     iterator = _train(tokenizer, clean_dirs, batch_size=100, max_source_len=32,

@@ -1,0 +1,88 @@
+"""The batch contract: every key a batch may hold, its dtype and shape, written once.
+
+The collator (data/batching.py), the model's example inputs (training/state.py), the train
+step's inputs and host-side checks (training/step.py) and the evaluator's keys
+(evaluation.py) are all derived from FIELDS.
+
+Dimensions: "batch" = rows (B), "source" = max_source_len (Ls), "target" = max_target_len
+(Lt), "image" = image_size (S).
+
+Ids are the tokenizer's (T5 SentencePiece: pad 0, EOS 1, no bos; OFA: <s> 0, pad 1, EOS 2);
+decoder prompts (`decoder_prompt`, biomed_jax.data.prompts) put the source before the answer
+in the decoder, without loss on it.
+"""
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+  name: str
+  dtype: type
+  dims: tuple  # names above, or fixed sizes
+  doc: str
+  model_input: bool = True  # read by the train step (False: bookkeeping of the pipeline)
+  required: bool = True  # False: may be absent (a text-only model's batch has no images)
+  token: bool = False  # padded with the tokenizer's pad id (everything else with zeros)
+
+
+FIELDS = (
+    Field("encoder_tokens", np.int32, ("batch", "source"),
+          "[bos] instruction tokens EOS, then pad", token=True),
+    Field("decoder_inputs", np.int32, ("batch", "target"),
+          "decoder_targets shifted right behind the decoder start (bos, or pad when the "
+          "vocabulary has none)", token=True),
+    Field("decoder_targets", np.int32, ("batch", "target"),
+          "[decoder prompt] target tokens, EOS, then pad", token=True),
+    Field("decoder_loss_weights", np.float32, ("batch", "target"),
+          "1 on target tokens incl. EOS, 0 elsewhere"),
+    Field("images", np.float32, ("batch", "image", "image", 3),
+          "in [-1, 1] (or ImageNet-standardised, see `image_normalization`); zeros for "
+          "text-only examples. uint8 until the pipeline's last stage normalises them",
+          required=False),
+    Field("image_mask", np.bool_, ("batch",),
+          "False for text-only examples (and padding rows); comes with images",
+          required=False),
+    Field("task_id", np.int32, ("batch",),
+          "index of the task in the mixture (eval: `task_id`, padding rows included)",
+          model_input=False),
+    Field("example_index", np.int32, ("batch",),
+          "the record's index in its task's split, -1 on padding (look records up with "
+          "`load_records`)", model_input=False),
+    Field("example_mask", np.bool_, ("batch",),
+          "False on padding rows (only the last eval batches)", model_input=False),
+)
+BY_NAME = {f.name: f for f in FIELDS}
+REQUIRED_KEYS = tuple(f.name for f in FIELDS if f.model_input and f.required)
+MODEL_INPUT_KEYS = tuple(f.name for f in FIELDS if f.model_input)
+TOKEN_KEYS = tuple(f.name for f in FIELDS if f.token)
+ALL_KEYS = tuple(f.name for f in FIELDS)
+
+
+def shape(field: Field, *, batch_size: int | None, source_len: int, target_len: int,
+          image_size: int) -> tuple[int, ...]:
+  """The field's shape; batch_size=None leaves the batch dimension out (one example)."""
+  sizes = {"batch": batch_size, "source": source_len, "target": target_len,
+           "image": image_size}
+  dims = field.dims[1:] if batch_size is None else field.dims
+  return tuple(sizes[d] if isinstance(d, str) else d for d in dims)
+
+
+def shapes(*, batch_size: int | None, source_len: int, target_len: int, image_size: int,
+           keys=ALL_KEYS) -> dict[str, tuple[tuple[int, ...], type]]:
+  """{key: (shape, dtype)} of `keys`."""
+  return {k: (shape(BY_NAME[k], batch_size=batch_size, source_len=source_len,
+                    target_len=target_len, image_size=image_size), BY_NAME[k].dtype)
+          for k in keys}
+
+
+def describe() -> str:
+  """The contract as a table (docs and error messages)."""
+  lines = []
+  for f in FIELDS:
+    dims = ", ".join(str(d) for d in f.dims)
+    notes = "" if f.required or not f.model_input else " (optional)"
+    lines.append(f"  {f.name:21} {np.dtype(f.dtype).name:8} [{dims}]{notes}: {f.doc}")
+  return "\n".join(lines)
