@@ -11,6 +11,7 @@ import json
 import struct
 
 from etils import epath
+import numpy as np
 
 from biomed_jax.data.tasks import get_task
 from biomed_jax.metrics import baselines
@@ -96,7 +97,15 @@ def plot(workdir: str, summary: dict | None) -> str:
                                        gridspec_kw={"width_ratios": [1, 1.6]})
   loss = read_scalars(workdir, "train/loss")
   if loss:
-    curve.plot(*zip(*loss), color="tab:blue", label="train loss")
+    # Every step's loss (batches mix tasks of very different losses), and its running mean.
+    steps, values = map(np.asarray, zip(*loss))
+    window = max(1, len(values) // 40)
+    curve.plot(steps, values, color="tab:blue", alpha=0.25, linewidth=0.6,
+               label="train loss (each step)")
+    if window > 1:
+      smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+      curve.plot(steps[window - 1:], smooth, color="tab:blue",
+                 label=f"train loss (mean of {window} steps)")
   evaluated = [(s, v) for s, v in _eval_losses(workdir)]
   if evaluated:
     curve.plot(*zip(*evaluated), "o--", color="tab:red", label="eval loss (mean over tasks)")
