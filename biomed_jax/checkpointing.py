@@ -33,7 +33,7 @@ CHECKSUMS_KEY = "checksums"
 # Config fields that must not change between a checkpoint and the run resuming from it: they
 # fix parameter shapes / layout or the data stream. Everything else (learning rate, number of
 # steps, remat, compute dtype, mesh shape, ...) may change on resume.
-MODEL_FIELDS_THAT_MAY_CHANGE = ("dtype", "remat_policy", "dropout_rate")
+MODEL_FIELDS_THAT_MAY_CHANGE = ("dtype", "remat_policy", "dropout_rate", "attention_impl")
 DATA_FIELDS_THAT_MUST_MATCH = ("mixture", "batch_size", "max_source_len", "max_target_len")
 
 

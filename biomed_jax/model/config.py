@@ -61,6 +61,7 @@ NORM_TYPES = ("rms", "layer")
 POSITION_BIASES = ("t5", "ofa")
 FFN_TYPES = ("relu", "gelu", "gated-gelu", "gated-silu")
 REMAT_POLICIES = ("none", "full", "dots", "dots_with_no_batch_dims")
+ATTENTION_IMPLS = ("xla", "cudnn", "pallas_tpu", "auto")  # model/attention_kernels.py
 
 # The unified vocabulary of the shipped tokenizer (32,000 SentencePiece pieces + 1,000
 # location tokens + specials), padded to a multiple of 128 so it shards evenly.
@@ -124,6 +125,10 @@ class ModelConfig:
   param_dtype: str = "float32"
   scan_layers: bool = True
   remat_policy: str = "none"
+  # xla: einsums (every platform); cudnn / pallas_tpu: fused flash-attention kernels
+  # (GPU / TPU; no attention dropout); auto: the platform's kernel (attention_kernels.py).
+  # Decoding steps with a KV cache always use xla.
+  attention_impl: str = "xla"
   # LoRA (biomed_jax/model/lora.py): rank > 0 adds adapters to every dense layer whose module
   # path ("encoder/layers/attention/query") fully matches lora_targets; only they train.
   lora_rank: int = 0
@@ -133,10 +138,16 @@ class ModelConfig:
 
   def __post_init__(self):
     checks = (("norm_type", NORM_TYPES), ("ffn_type", FFN_TYPES),
-              ("remat_policy", REMAT_POLICIES), ("position_bias", POSITION_BIASES))
+              ("remat_policy", REMAT_POLICIES), ("position_bias", POSITION_BIASES),
+              ("attention_impl", ATTENTION_IMPLS))
     for key, allowed in checks:
       if getattr(self, key) not in allowed:
         raise ValueError(f"model.{key}={getattr(self, key)!r} is not one of {allowed}")
+    if self.attention_impl != "xla" and self.attention_dropout > 0:
+      raise ValueError(f"model.attention_impl={self.attention_impl!r}: the fused kernels "
+                       "apply no dropout to the attention weights; set "
+                       "model.attention_dropout_rate=0.0 (it is model.dropout_rate="
+                       f"{self.dropout_rate} when unset) or use attention_impl='xla'")
     if len(self.vision_layers) != 3:
       raise ValueError(f"model.vision_layers={self.vision_layers!r}: the vision encoder uses "
                        "exactly three ResNet stages")

@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from biomed_jax.model import attention_kernels
 from biomed_jax.model import lora
 from biomed_jax.model.config import ModelConfig
 
@@ -160,15 +161,19 @@ class MultiHeadAttention(nn.Module):
 
     q = constrain(q, ("batch", "length", "heads", "kv"))
     k = constrain(k, ("batch", "length", "heads", "kv"))
-    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
-    if bias is not None:
-      scores = scores + bias
-    if mask is not None:
-      # `where`, not adding a large negative: a row with every key masked stays finite.
-      scores = jnp.where(mask, scores, NEG_INF)
-    weights = jax.nn.softmax(scores, axis=-1).astype(cfg.dtype)
-    weights = nn.Dropout(cfg.attention_dropout)(weights, deterministic=self.deterministic)
-    out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+    impl = attention_kernels.resolve(cfg.attention_impl, cfg.dtype)
+    if impl != "xla" and not self.decode:  # a cached decoding step has one query: einsums
+      out = attention_kernels.fused_attention(impl, q, k, v, bias, mask)
+    else:
+      scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
+      if bias is not None:
+        scores = scores + bias
+      if mask is not None:
+        # `where`, not adding a large negative: a row with every key masked stays finite.
+        scores = jnp.where(mask, scores, NEG_INF)
+      weights = jax.nn.softmax(scores, axis=-1).astype(cfg.dtype)
+      weights = nn.Dropout(cfg.attention_dropout)(weights, deterministic=self.deterministic)
+      out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
     if cfg.head_scale:  # NormFormer's learned scale per head
       scale = self.param("head_scale", partitioned(nn.initializers.ones, ("heads",)), (h,),
                          cfg.param_dtype)
