@@ -43,6 +43,8 @@ import sentencepiece as spm
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                              "assets", "tokenizer", "pubmed_unigram_32k.model")
+# Fitted to the shipped sample mixture's training text (the demo's; assets/tokenizer/README).
+SAMPLE_MODEL = os.path.join(os.path.dirname(DEFAULT_MODEL), "sample_unigram_4k.model")
 SPM_FILE = "tokenizer.model"  # the SentencePiece model's name in checkpoints
 EXTRA_SPECIALS = ("<mask>",)
 _SPECIAL_PATTERN = re.compile(r"<bin_\d+>|<code_\d+>|<mask>")

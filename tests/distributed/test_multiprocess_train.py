@@ -55,7 +55,7 @@ def _fingerprints(path):
 def _first_batch(config, shard_index, shard_count):
   """The first batch the trainer's pipeline gives process shard_index of shard_count."""
   iterator = pipeline.make_train_iterator(
-      [tuple(m) for m in config.data.mixture], tokenizer=tokenizer_lib.load_tokenizer(""),
+      [tuple(m) for m in config.data.mixture], tokenizer=tokenizer_lib.load_tokenizer(config.data.tokenizer),
       batch_size=config.data.batch_size // shard_count, image_size=config.model.image_size,
       max_source_len=config.data.max_source_len, max_target_len=config.data.max_target_len,
       seed=config.seed, shard_index=shard_index, shard_count=shard_count,
