@@ -28,10 +28,19 @@ from ml_collections import config_flags
 
 SEED = 17
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "The run config whose mixture to fit.")
-_VOCAB = flags.DEFINE_integer("vocab_size", 4000, "SentencePiece pieces (before the location "
-                              "tokens and specials the Tokenizer adds).")
-_OUT = flags.DEFINE_string("out", None, "The .model file to write.")
+_FLAGS = {}
+
+
+def _define_flags() -> None:
+  """Command-line flags, defined only when run as a program: the module is also a library
+  imported beside other commands that have an --out of their own."""
+  _FLAGS["config"] = config_flags.DEFINE_config_file("config", None,
+                                                     "The run config whose mixture to fit.")
+  _FLAGS["vocab_size"] = flags.DEFINE_integer(
+      "vocab_size", 4000, "SentencePiece pieces (before the location tokens and specials the "
+      "Tokenizer adds).")
+  _FLAGS["out"] = flags.DEFINE_string("out", None, "The .model file to write.")
+  flags.mark_flag_as_required("config")
 
 
 def train_sentencepiece(corpus: str, out: str, vocab_size: int, name: str) -> None:
@@ -103,19 +112,20 @@ def fit(config, vocab_size: int, out: str) -> collections.Counter:
 
 def main(argv) -> None:
   del argv
-  if _OUT.value is None:
+  out = _FLAGS["out"].value
+  if out is None:
     raise app.UsageError("--out is required (the .model file to write)")
   start = time.time()
-  counts = fit(_CONFIG.value, _VOCAB.value, _OUT.value)
+  counts = fit(_FLAGS["config"].value, _FLAGS["vocab_size"].value, out)
   from biomed_jax.data.tokenizer import Tokenizer  # pylint: disable=g-import-not-at-top
-  tokenizer = Tokenizer(_OUT.value)
+  tokenizer = Tokenizer(out)
   for task, n in sorted(counts.items()):
     print(f"  {task}: {n} lines")
-  print(f"{_OUT.value}: {tokenizer.sp_size} pieces, {tokenizer.vocab_size} ids with location "
+  print(f"{out}: {tokenizer.sp_size} pieces, {tokenizer.vocab_size} ids with location "
         f"tokens and specials (--config.model.vocab_size={tokenizer.padded_vocab_size()}), "
         f"{time.time() - start:.0f} s")
 
 
 if __name__ == "__main__":
-  flags.mark_flag_as_required("config")
+  _define_flags()
   app.run(main)
