@@ -77,12 +77,3 @@ def shapes(*, batch_size: int | None, source_len: int, target_len: int, image_si
                     target_len=target_len, image_size=image_size), BY_NAME[k].dtype)
           for k in keys}
 
-
-def describe() -> str:
-  """The contract as a table (docs and error messages)."""
-  lines = []
-  for f in FIELDS:
-    dims = ", ".join(str(d) for d in f.dims)
-    notes = "" if f.required or not f.model_input else " (optional)"
-    lines.append(f"  {f.name:21} {np.dtype(f.dtype).name:8} [{dims}]{notes}: {f.doc}")
-  return "\n".join(lines)
