@@ -16,11 +16,14 @@ import pytest
 
 from biomed_jax.model import EncoderDecoder, attention_kernels, model_config
 
+# One layer per stack: every attention kind (encoder, causal decoder, cross) runs once, and the
+# Pallas interpreter, slow on CPU, runs no more than that.
 FLAVOURS = {
-    "t5": model_config("t5_tiny", vocab_size=128, image_size=32, dropout_rate=0.0),
+    "t5": model_config("t5_tiny", vocab_size=128, num_encoder_layers=1, num_decoder_layers=1,
+                       image_size=32, dropout_rate=0.0),
     "ofa": model_config("biomedgpt_tiny", vocab_size=128, logit_vocab_size=120, d_model=32,
-                        num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=2,
-                        num_decoder_layers=2, vision_layers=(1, 1, 1), vision_width=8,
+                        num_heads=4, head_dim=8, d_ff=64, num_encoder_layers=1,
+                        num_decoder_layers=1, vision_layers=(1, 1, 1), vision_width=8,
                         image_size=32, dropout_rate=0.0, attention_dropout_rate=0.0,
                         activation_dropout_rate=0.0),
 }
@@ -37,24 +40,33 @@ def _inputs(cfg):
   return enc, dec, images, image_mask
 
 
-def _logits_and_grads(cfg, variables, inputs):
+def _logits_and_grads(cfg, variables, inputs, jit=False):
+  """jit: one compiled program, much faster than eager for the interpreted Pallas kernel
+  (and slower for the rest, whose compile costs more than it runs)."""
   model = EncoderDecoder(cfg)
 
   def loss(params):
     logits = model.apply({**variables, "params": params}, *inputs)
     return (jax.nn.log_softmax(logits)[..., :100] ** 2).mean(), logits
 
-  (_, logits), grads = jax.value_and_grad(loss, has_aux=True)(variables["params"])
+  grad_fn = jax.value_and_grad(loss, has_aux=True)
+  (_, logits), grads = (jax.jit(grad_fn) if jit else grad_fn)(variables["params"])
   return np.asarray(logits), grads
+
+
+@functools.cache
+def _reference(flavour):
+  """(config, variables, inputs, xla logits and gradients) of a flavour, shared by the tests."""
+  cfg = FLAVOURS[flavour]
+  inputs = _inputs(cfg)
+  variables = nn.meta.unbox(EncoderDecoder(cfg).init(jax.random.key(0), *inputs))
+  return cfg, variables, inputs, _logits_and_grads(cfg, variables, inputs)
 
 
 @pytest.mark.parametrize("flavour", ["t5", "ofa"])
 @pytest.mark.parametrize("impl", ["pallas_tpu", "cudnn"])
 def test_fused_attention_equals_xla(flavour, impl, monkeypatch):
-  cfg = FLAVOURS[flavour]
-  inputs = _inputs(cfg)
-  variables = nn.meta.unbox(EncoderDecoder(cfg).init(jax.random.key(0), *inputs))
-  reference = _logits_and_grads(cfg, variables, inputs)
+  cfg, variables, inputs, reference = _reference(flavour)
   fused_cfg = dataclasses.replace(cfg, attention_impl=impl)
   if impl == "cudnn":
     monkeypatch.setattr(attention_kernels, "cudnn_attention",
@@ -63,7 +75,7 @@ def test_fused_attention_equals_xla(flavour, impl, monkeypatch):
     fused = _logits_and_grads(fused_cfg, variables, inputs)
   else:
     with pltpu.force_tpu_interpret_mode():
-      fused = _logits_and_grads(fused_cfg, variables, inputs)
+      fused = _logits_and_grads(fused_cfg, variables, inputs, jit=True)
   logits = reference[0]
   valid = logits > -1e30  # OFA's padded vocabulary rows are -inf-like in both
   np.testing.assert_allclose(fused[0][valid], logits[valid], atol=2e-5, rtol=2e-5)
