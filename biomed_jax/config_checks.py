@@ -12,7 +12,8 @@ import ml_collections
 
 from biomed_jax.config_lib import task_splits
 from biomed_jax.data.pipeline import BAD_RECORD_POLICIES
-from biomed_jax.data.tasks import SAMPLE_TASKS, TASKS
+from biomed_jax.data.objectives import OBJECTIVES
+from biomed_jax.data.tasks import SAMPLE_TASKS, TASKS, evaluated_by_default, get_task
 from biomed_jax.training.step import LOSS_NORMALIZATIONS
 
 DECODE_METHODS = ("greedy", "beam")
@@ -23,31 +24,45 @@ class ConfigError(ValueError):
   """A config that cannot run; the message lists every problem, one per line."""
 
 
+def _known(name: str) -> bool:
+  try:
+    get_task(name)
+  except KeyError:
+    return False
+  return True
+
+
 def _task_problems(config: ml_collections.ConfigDict, mode: str) -> list[str]:
   problems = []
   mixture = [name for name, _ in config.data.mixture]
-  evaluated = list(config.eval.tasks) or mixture
-  unknown = sorted({n for n in mixture + evaluated if n not in TASKS})
+  evaluated = list(config.eval.tasks) or evaluated_by_default(n for n in mixture if _known(n))
+  unknown = sorted({n for n in mixture + evaluated if not _known(n)})
   if unknown:
     problems.append(f"unknown task(s) {unknown} in config.data.mixture / config.eval.tasks; "
-                    f"registered: {', '.join(sorted(TASKS))}")
+                    f"registered: {', '.join(sorted(TASKS))}; pre-training objectives: "
+                    f"{', '.join(OBJECTIVES)} as '<objective>:<task>'")
+  objectives_evaluated = [n for n in config.eval.tasks if _known(n) and get_task(n).objective]
+  if objectives_evaluated:
+    problems.append(f"config.eval.tasks: {objectives_evaluated} are pre-training objectives, "
+                    "not evaluation tasks; evaluate their base tasks instead")
+  mixture, evaluated = ([n for n in names if _known(n)] for names in (mixture, evaluated))
   for name, weight in config.data.mixture:
     if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
       problems.append(f"config.data.mixture: task {name!r} has weight {weight!r}; weights "
                       "must be positive")
   for name in mixture:
-    if name in TASKS and "train" not in task_splits(name):
+    if "train" not in task_splits(name):
       problems.append(f"config.data.mixture: task {name!r} has no train split "
                       f"(splits: {task_splits(name)})")
   if mode in EVALUATING_MODES:
     split = config.eval.split
     for name in evaluated:
-      if name in TASKS and split not in task_splits(name):
+      if split not in task_splits(name):
         problems.append(f"config.eval.split={split!r}: task {name!r} has only "
                         f"{task_splits(name)}; set --config.eval.split or leave the task out of "
                         "config.eval.tasks")
   needs_data = [n for n in set(mixture + (evaluated if mode in EVALUATING_MODES else []))
-                if n in TASKS and n not in SAMPLE_TASKS]
+                if get_task(n).dataset not in SAMPLE_TASKS]
   if needs_data and not config.data.data_dir:
     problems.append(
         f"tasks {sorted(needs_data)} read prepared datasets, but config.data.data_dir is empty: "

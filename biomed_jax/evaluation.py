@@ -31,7 +31,7 @@ from biomed_jax import metrics as metrics_lib
 from biomed_jax import sharding
 from biomed_jax.data import batch_contract, pipeline
 from biomed_jax.data.records import DataError
-from biomed_jax.data.tasks import CANDIDATES_FROM_OPTIONS, get_task
+from biomed_jax.data.tasks import CANDIDATES_FROM_OPTIONS, evaluated_by_default, get_task
 from biomed_jax.decoding import CandidateTrie, decode, score_candidates
 from biomed_jax.metrics import baselines
 from biomed_jax.training.loss import cross_entropy
@@ -52,7 +52,8 @@ class Evaluator:
     self.record_kwargs = {k: data_kwargs.get(k) for k in ("data_dir", "sample_root")}
     self.workdir = workdir
     self.decoder_prompt = data_kwargs.get("decoder_prompt", "none")
-    self.tasks = list(config.eval.tasks) or [name for name, _ in config.data.mixture]
+    self.tasks = list(config.eval.tasks) or evaluated_by_default(
+        name for name, _ in config.data.mixture)
     for name in self.tasks:
       get_task(name)  # an unknown task fails now, not after hours of training
     self.batch_sharding = sharding.batch_sharding(mesh, rules)

@@ -73,7 +73,7 @@ def train_sentencepiece(corpus: str, out: str, vocab_size: int, name: str) -> No
 def mixture_lines(mixture, *, data_dir: str | None = None, sample_root: str | None = None):
   """Yields (task name, text) for every template rendering and target of every usable
   training record; records a task cannot render are left out (as training skips them)."""
-  from biomed_jax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from biomed_jax.data import objectives, pipeline  # pylint: disable=g-import-not-at-top
   from biomed_jax.data.records import DataError  # pylint: disable=g-import-not-at-top
   from biomed_jax.data.tasks import get_task  # pylint: disable=g-import-not-at-top
   for name, _ in mixture:
@@ -83,8 +83,11 @@ def mixture_lines(mixture, *, data_dir: str | None = None, sample_root: str | No
     for index in range(len(records)):
       record = records[index]
       try:
-        texts = [task.source(record, t) for t in range(len(task.templates))]
-        texts.append(task.target(record))
+        if task.objective:  # the text it masks and restores
+          texts = [objectives.longest_text(task, record)]
+        else:
+          texts = [task.source(record, t) for t in range(len(task.templates))]
+          texts.append(task.target(record))
       except DataError:
         continue
       for text in texts:

@@ -26,6 +26,7 @@ import re
 import string
 from typing import Any, Callable, Iterable, Mapping
 
+from biomed_jax.data import objectives
 from biomed_jax.data import readers
 from biomed_jax.data.families import (CANDIDATES_CLOSED_FROM_TRAIN, CANDIDATES_FROM_OPTIONS,
                                       CANDIDATES_FROM_TRAIN, FAMILIES, IMAGE_FAMILIES)
@@ -200,6 +201,10 @@ class Task:
   # "required" | "optional" | "none"; "" derives it from the family (image families require
   # one). Optional: used when the record has one (LLaVA-Med conversations).
   image: str = ""
+  # A pre-training objective over the dataset's text (biomed_jax/data/objectives.py) and the
+  # fields it reads; "" for a supervised task.
+  objective: str = ""
+  text_fields: tuple[str, ...] = ()
 
   def __post_init__(self):
     if self.family not in FAMILIES:
@@ -336,8 +341,13 @@ def register(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-  """A registered task, or "task@i,j": that task trained on its templates i and j only
-  (evaluation uses the first listed). Derived on demand, so worker processes get it too."""
+  """A registered task; "task@i,j": that task trained on its templates i and j only
+  (evaluation uses the first listed); "objective:task": a pre-training objective over the
+  task's text (biomed_jax/data/objectives.py). Derived on demand, so worker processes get
+  them too."""
+  objective, plain = objectives.split_name(name)
+  if objective:
+    return objectives.derive(objective, get_task(plain), name)
   base, sep, indices = name.partition("@")
   try:
     task = TASKS[base]
@@ -351,6 +361,12 @@ def get_task(name: str) -> Task:
     raise KeyError(f"task {name!r}: templates are indices 0-{len(task.templates) - 1}, "
                    f"comma-separated") from None
   return dataclasses.replace(task, name=name, templates=chosen)
+
+
+def evaluated_by_default(mixture_names) -> list[str]:
+  """The tasks a run evaluates when config.eval.tasks is empty: the mixture's supervised
+  tasks (pre-training objectives train only)."""
+  return [name for name in mixture_names if not get_task(name).objective]
 
 
 def from_settings(spec) -> Task:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from biomed_jax.data import images as images_lib
+from biomed_jax.data import objectives
 from biomed_jax.data import prompts as prompts_lib
 from biomed_jax.data.records import DataError, Record
 from biomed_jax.data.tasks import Task
@@ -137,8 +138,13 @@ class ExampleBuilder:
       return len(encoded[text]) <= room
 
     try:
-      source_text, field_cut = self.task.fitted_source(record, template, fits)
-      target_text = self.task.target(record)
+      if self.task.objective:  # the pair is drawn from the text (evaluation: a fixed draw)
+        source_text, target_text = objectives.infill_pair(
+            self.task, record, rng or self._rng(index), tok, self.target_len)
+        field_cut = False
+      else:
+        source_text, field_cut = self.task.fitted_source(record, template, fits)
+        target_text = self.task.target(record)
     except DataError as e:
       return bad_marker(error_event(name, EMPTY_FIELD, e))
 
