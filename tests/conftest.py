@@ -9,5 +9,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 def pytest_configure(config):
   # The README's test command leaves these out (-m "not slow"); run them with -m slow.
-  config.addinivalue_line("markers", "slow: crash batteries that take many minutes (many "
-                          "training processes killed and resumed)")
+  config.addinivalue_line("markers", "slow: the crash batteries (many training processes "
+                          "killed and resumed), the four-process training run and the "
+                          "released-weights end-to-end run: minutes each")

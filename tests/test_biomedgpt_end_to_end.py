@@ -21,6 +21,7 @@ from bpe_fixtures import make_bpe_files  # pylint: disable=g-import-not-at-top,w
 pytest.importorskip("torch")
 
 
+@pytest.mark.slow  # 3 minutes; its parts (conversion, recipe, evaluation, predict) have own tests
 def test_convert_finetune_evaluate_predict(tmp_path):
   files = make_bpe_files(tmp_path)
   tok = tokenizer_lib.load_tokenizer(str(files["hf"]))

@@ -77,7 +77,8 @@ def one_process(tmp_path_factory):
   return _state(one, 1)
 
 
-@pytest.mark.parametrize("count,devices", [(2, 4), (4, 2)])
+# Four processes run with -m slow (4 minutes here); two run in the default suite.
+@pytest.mark.parametrize("count,devices", [(2, 4), pytest.param(4, 2, marks=pytest.mark.slow)])
 def test_processes_step_equals_one_process(tmp_path, one_process, count, devices):
   many = tmp_path / "many"
   local_processes.run(_args(many), count=count, devices=devices, log_dir=str(tmp_path / "logs"))
