@@ -34,7 +34,7 @@ EXTRAS_REQUIRE = {
     # pytorch_model.bin checkpoints; transformers 4.x still builds untied T5 v1.1 models.
     # scikit-learn: the oracle of the learned baselines (biomed_jax/metrics/baselines.py);
     # peft: the LoRA oracle.
-    "test": ["pytest==9.2.0", "torch==2.13.0", "transformers==4.57.1", "pydicom==3.0.2",
+    "test": ["pytest==9.2.0", "pytest-xdist==3.8.0", "torch==2.13.0", "transformers==4.57.1", "pydicom==3.0.2",
              "scikit-learn==1.9.1", "peft==0.18.0", "accelerate==1.12.0"],
     "dicom": ["pydicom==3.0.2"],
     "torch": ["torch==2.13.0"],

@@ -7,6 +7,7 @@ parts), and put on sys.path for the tests only. Its merge methods import torch a
 pydantic, not transformers' model code, so the pinned transformers serves.
 """
 
+import fcntl
 import importlib
 import os
 import subprocess
@@ -24,9 +25,12 @@ def _target() -> str:
 def load():
   """mergekit.merge_methods (merge_tensors: one tensor merged by a named method)."""
   target = _target()
-  if not os.path.exists(os.path.join(target, "mergekit", "merge_methods", "api.py")):
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    target, *PACKAGES], check=True)
+  os.makedirs(os.path.dirname(target), exist_ok=True)
+  with open(target + ".lock", "w") as lock:  # test workers may install at once
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists(os.path.join(target, "mergekit", "merge_methods", "api.py")):
+      subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
+                      target, *PACKAGES], check=True)
   if target not in sys.path:
     sys.path.insert(0, target)
   return importlib.import_module("mergekit.merge_methods")

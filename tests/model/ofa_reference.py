@@ -7,6 +7,7 @@ a stand-in module provides torch's, so nothing of modelscope or fairseq is insta
 """
 
 import importlib
+import fcntl
 import os
 import subprocess
 import sys
@@ -25,10 +26,16 @@ def _cache_dir() -> str:
 
 def _extract() -> str:
   root = _cache_dir()
+  os.makedirs(root, exist_ok=True)
+  with open(os.path.join(root, ".lock"), "w") as lock:  # test workers may extract at once
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return _extract_locked(root)
+
+
+def _extract_locked(root: str) -> str:
   target = os.path.join(root, _PACKAGE)
   if os.path.exists(os.path.join(target, "modeling_ofa.py")):
     return root
-  os.makedirs(root, exist_ok=True)
   subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", WHEEL, "-d", root],
                  check=True)
   wheel = next(f for f in os.listdir(root) if f.startswith("modelscope-") and f.endswith(".whl"))
