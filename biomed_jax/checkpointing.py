@@ -41,6 +41,8 @@ def resume_signature(config: ml_collections.ConfigDict, model_config) -> dict[st
   model = {k: v for k, v in model_config.to_dict().items()
            if k not in MODEL_FIELDS_THAT_MAY_CHANGE}
   data = {k: json.loads(json.dumps(config.data[k])) for k in DATA_FIELDS_THAT_MUST_MATCH}
+  if config.data.get("packing"):  # packed runs save another iterator state (absent: False)
+    data["packing"] = True
   return {"model": json.loads(json.dumps(model)), "data": data,
           "grad_accum_steps": config.train.grad_accum_steps,
           "ema": config.train.ema_decay > 0}

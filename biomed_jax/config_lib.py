@@ -91,6 +91,9 @@ def base_config(variant: str = "t5_tiny") -> ml_collections.ConfigDict:
   c.data.tokenizer = ""
   c.data.decoder_prompt = "none"  # none | src | prev_output (biomed_jax.data.prompts)
   c.data.image_normalization = "unit"  # [-1, 1]; or "imagenet" (mean/std)
+  # Training only: several text-only examples per row (biomed_jax/data/packing.py), for
+  # mixtures of short texts; evaluation batches stay unpacked.
+  c.data.packing = False
   c.data.worker_count = 0  # Grain worker processes per host
   c.data.bad_records_train = "skip"  # or "fail"
   c.data.bad_records_eval = "fail"

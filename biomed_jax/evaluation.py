@@ -37,7 +37,8 @@ from biomed_jax.metrics import baselines
 from biomed_jax.training.loss import cross_entropy
 
 # Sent to the devices: the model's inputs and the rows' bookkeeping (task_id stays on host).
-ARRAY_KEYS = batch_contract.MODEL_INPUT_KEYS + ("example_mask", "example_index")
+ARRAY_KEYS = batch_contract.batch_keys(packed=False, model_inputs_only=True) + ("example_mask",
+                                                                  "example_index")
 
 
 class Evaluator:

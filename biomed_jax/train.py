@@ -135,7 +135,8 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
                      image_normalization=config.data.image_normalization)
   train_iter = pipeline.make_train_iterator(
       [tuple(m) for m in config.data.mixture], batch_size=global_batch // jax.process_count(),
-      seed=config.seed, bad_records=config.data.bad_records_train, **data_kwargs)
+      seed=config.seed, bad_records=config.data.bad_records_train,
+      packing=config.data.packing, **data_kwargs)
 
   # ---------------------------------------------------------------------------- Model & optimizer
   model = EncoderDecoder(model_cfg)

@@ -26,6 +26,7 @@ class Field:
   model_input: bool = True  # read by the train step (False: bookkeeping of the pipeline)
   required: bool = True  # False: may be absent (a text-only model's batch has no images)
   token: bool = False  # padded with the tokenizer's pad id (everything else with zeros)
+  packed: bool = False  # only in packed batches (data.packing)
 
 
 FIELDS = (
@@ -46,19 +47,37 @@ FIELDS = (
           "False for text-only examples (and padding rows); comes with images",
           required=False),
     Field("task_id", np.int32, ("batch",),
-          "index of the task in the mixture (eval: `task_id`, padding rows included)",
-          model_input=False),
+          "index of the task in the mixture (eval: `task_id`, padding rows included; packed: "
+          "the row's first example's)", model_input=False),
     Field("example_index", np.int32, ("batch",),
           "the record's index in its task's split, -1 on padding (look records up with "
-          "`load_records`)", model_input=False),
+          "`load_records`; packed: the row's first example's)", model_input=False),
     Field("example_mask", np.bool_, ("batch",),
           "False on padding rows (only the last eval batches)", model_input=False),
 )
+# Packed batches (training with data.packing): each row holds several text-only examples
+# one after the other (an example with an image has a row of its own); the model attends within
+# each segment only and restarts the positions per segment (model.Packing).
+for _side, _dim in (("encoder", "source"), ("decoder", "target")):
+  FIELDS += (
+      Field(f"{_side}_segment_ids", np.int32, ("batch", _dim),
+            "1, 2, ... for the row's examples in order, 0 on padding", required=False,
+            packed=True),
+      Field(f"{_side}_positions", np.int32, ("batch", _dim),
+            "each token's position within its example, 0 on padding", required=False,
+            packed=True))
 BY_NAME = {f.name: f for f in FIELDS}
 REQUIRED_KEYS = tuple(f.name for f in FIELDS if f.model_input and f.required)
 MODEL_INPUT_KEYS = tuple(f.name for f in FIELDS if f.model_input)
+PACKING_KEYS = tuple(f.name for f in FIELDS if f.packed)
 TOKEN_KEYS = tuple(f.name for f in FIELDS if f.token)
 ALL_KEYS = tuple(f.name for f in FIELDS)
+
+
+def batch_keys(*, packed: bool, model_inputs_only: bool = False) -> tuple[str, ...]:
+  """The keys of an unpacked or a packed batch (or of its model inputs)."""
+  return tuple(f.name for f in FIELDS if (packed or not f.packed) and
+               (f.model_input or not model_inputs_only))
 
 
 def shape(field: Field, *, batch_size: int | None, source_len: int, target_len: int,
@@ -71,8 +90,9 @@ def shape(field: Field, *, batch_size: int | None, source_len: int, target_len: 
 
 
 def shapes(*, batch_size: int | None, source_len: int, target_len: int, image_size: int,
-           keys=ALL_KEYS) -> dict[str, tuple[tuple[int, ...], type]]:
-  """{key: (shape, dtype)} of `keys`."""
+           keys=None) -> dict[str, tuple[tuple[int, ...], type]]:
+  """{key: (shape, dtype)} of `keys` (None: an unpacked batch's)."""
+  keys = batch_keys(packed=False) if keys is None else keys
   return {k: (shape(BY_NAME[k], batch_size=batch_size, source_len=source_len,
                     target_len=target_len, image_size=image_size), BY_NAME[k].dtype)
           for k in keys}

@@ -27,16 +27,17 @@ from biomed_jax.data import images as images_lib
 from biomed_jax.data.records import DataError
 
 class Collate:
-  """Stacks good examples into a batch of `batch_size` rows (padding rows + mask when short:
-  tokens `pad_id`, everything else zero)."""
+  """Stacks good examples (or packed rows: `packed`) into a batch of `batch_size` rows
+  (padding rows + mask when short: tokens `pad_id`, everything else zero)."""
 
   TOKEN_FIELDS = batch_contract.TOKEN_KEYS
 
   def __init__(self, batch_size: int, *, source_len: int, target_len: int, image_size: int,
-               pad_task_id: int = 0, pad_id: int = 0):
+               pad_task_id: int = 0, pad_id: int = 0, packed: bool = False):
     self.batch_size, self.pad_task_id, self.pad_id = batch_size, pad_task_id, pad_id
     self.shapes = batch_contract.shapes(batch_size=None, source_len=source_len,
-                                        target_len=target_len, image_size=image_size)
+                                        target_len=target_len, image_size=image_size,
+                                        keys=batch_contract.batch_keys(packed=packed))
     # Images travel as uint8 (a quarter of the bytes between processes); CountingIterator
     # normalises them to the contract's float32.
     self.shapes["images"] = (self.shapes["images"][0], np.uint8)

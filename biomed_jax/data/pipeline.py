@@ -9,7 +9,8 @@ Mixture:   BlockMix(tasks, weights): blocks of ~1,024 examples with each task's 
            -> CountingIterator (main process: raises or counts problems)
 
 Batch (numpy dict, one per host step): the keys, dtypes and shapes of
-biomed_jax/data/batch_contract.py (FIELDS).
+biomed_jax/data/batch_contract.py (FIELDS); packed training batches (`packing=True`,
+packing.py) hold several text-only examples per row and the contract's packing keys.
 Ls/Lt are the global caps `max_source_len`/`max_target_len`; each task's own limits
 (tasks.py) cut earlier, so every batch has the same shapes.
 
@@ -46,6 +47,7 @@ import numpy as np
 from biomed_jax.data import batching
 from biomed_jax.data import images as images_lib
 from biomed_jax.data import mixing
+from biomed_jax.data import packing as packing_lib
 from biomed_jax.data import transforms
 from biomed_jax.data import worker_watchdog
 from biomed_jax.data.records import DataError, Record
@@ -132,13 +134,17 @@ class _WorkerInit:
 def _finish(ds: grain.MapDataset, *, batch_size: int, image_size: int, max_source_len: int,
             max_target_len: int, worker_count: int, read_threads: int, fail: bool,
             initial_counts: dict[str, dict[str, int]], pad_id: int, image_normalization: str,
-            pad_task_id: int = 0) -> batching.CountingIterator:
-  """MapDataset of examples -> batched, prefetched, counting iterator."""
+            pad_task_id: int = 0, packing: bool = False) -> batching.CountingIterator:
+  """MapDataset of examples -> (packed,) batched, prefetched, counting iterator."""
   read_options = grain.ReadOptions(num_threads=read_threads,
                                    prefetch_buffer_size=max(2 * batch_size, 16))
   it_ds = ds.to_iter_dataset(read_options)
+  if packing:
+    it_ds = packing_lib.pack(it_ds, rows=batch_size, source_len=max_source_len,
+                             target_len=max_target_len, pad_id=pad_id)
   collate = batching.Collate(batch_size, source_len=max_source_len, target_len=max_target_len,
-                             image_size=image_size, pad_task_id=pad_task_id, pad_id=pad_id)
+                             image_size=image_size, pad_task_id=pad_task_id, pad_id=pad_id,
+                             packed=packing)
   it_ds = batching.GoodBatchIterDataset(it_ds, collate)
   if worker_count > 0:
     _mark_flags_parsed()
@@ -174,8 +180,8 @@ def make_train_iterator(mixture: Sequence[tuple[str, float]], *, tokenizer, batc
                         shard_index: int = 0, shard_count: int = 1, worker_count: int = 0,
                         read_threads: int = 4, bad_records: str = "skip",
                         decoder_prompt: str = "none",
-                        image_normalization: str = images_lib.DEFAULT_NORMALIZATION
-                        ) -> batching.CountingIterator:
+                        image_normalization: str = images_lib.DEFAULT_NORMALIZATION,
+                        packing: bool = False) -> batching.CountingIterator:
   """An endless iterator of training batches for this host.
 
   Args:
@@ -194,6 +200,8 @@ def make_train_iterator(mixture: Sequence[tuple[str, float]], *, tokenizer, batc
     bad_records: "skip" (default: drop and count) or "fail" (raise DataError).
     decoder_prompt: "none", "src" or "prev_output" (biomed_jax.data.prompts).
     image_normalization: "unit" ([-1, 1]) or "imagenet" (biomed_jax.data.images).
+    packing: pack several text-only examples per row (biomed_jax/data/packing.py); the
+      batch then has the contract's packing keys.
   """
   _check_policy(bad_records)
   images_lib.check_normalization(image_normalization)
@@ -230,7 +238,8 @@ def make_train_iterator(mixture: Sequence[tuple[str, float]], *, tokenizer, batc
                  max_source_len=max_source_len, max_target_len=max_target_len,
                  worker_count=worker_count, read_threads=read_threads,
                  fail=bad_records == "fail", initial_counts=initial_counts,
-                 pad_id=tokenizer.pad_id, image_normalization=image_normalization)
+                 pad_id=tokenizer.pad_id, image_normalization=image_normalization,
+                 packing=packing)
 
 
 def make_eval_iterator(task: str, *, tokenizer, batch_size: int, image_size: int,

@@ -266,14 +266,15 @@ class RelativePositionBias(nn.Module):
 
   @nn.compact
   def __call__(self, query_positions, key_positions):
-    """Positions: int [lq], [lk] -> bias float32 [1, heads, lq, lk]."""
+    """Positions: int [lq], [lk] -> bias float32 [1, heads, lq, lk]; or per row (packed
+    batches) [b, lq], [b, lk] -> [b, heads, lq, lk]."""
     cfg = self.config
     table = self.param(
         "embedding",
         partitioned(normal_init(cfg.d_model ** -0.5), ("relpos_buckets", "heads")),
         (cfg.relative_attention_num_buckets, cfg.num_heads), cfg.param_dtype)
     buckets = relative_position_bucket(
-        key_positions[None, :] - query_positions[:, None], self.bidirectional,
+        key_positions[..., None, :] - query_positions[..., :, None], self.bidirectional,
         cfg.relative_attention_num_buckets, cfg.relative_attention_max_distance)
-    bias = jnp.asarray(table, jnp.float32)[buckets]  # [lq, lk, h]
-    return jnp.transpose(bias, (2, 0, 1))[None]
+    bias = jnp.moveaxis(jnp.asarray(table, jnp.float32)[buckets], -1, -3)  # [(b,) h, lq, lk]
+    return bias if bias.ndim == 4 else bias[None]

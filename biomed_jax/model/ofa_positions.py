@@ -46,9 +46,10 @@ def token_bucket_table(bucket_size: int, max_positions: int = BUCKET_RANGE) -> n
 
 
 def token_buckets(query_positions, key_positions, cfg: ModelConfig):
-  """int32 [lq, lk] rows of the text relative table; positions may be traced."""
+  """int32 [lq, lk] rows of the text relative table (or [b, lq, lk] from per-row positions
+  [b, lq], [b, lk] of packed batches); positions may be traced."""
   table = jnp.asarray(token_bucket_table(cfg.token_bucket_size))
-  offset = query_positions[:, None] - key_positions[None, :] + BUCKET_RANGE - 1
+  offset = query_positions[..., :, None] - key_positions[..., None, :] + BUCKET_RANGE - 1
   return table[offset]
 
 
@@ -92,7 +93,8 @@ class PositionEmbeddings(nn.Module):
     self.image_norm = Norm(float_cfg)
 
   def text(self, positions):
-    if positions.shape[0] > min(self.config.max_positions, BUCKET_RANGE):
+    """positions int [l] (or [b, l] per row) -> [(b,) l, d]."""
+    if positions.shape[-1] > min(self.config.max_positions, BUCKET_RANGE):
       raise ValueError(f"{positions.shape[0]} text positions exceed model.max_positions="
                        f"{self.config.max_positions} (the BiomedGPT flavour holds at most "
                        f"{min(self.config.max_positions, BUCKET_RANGE)}): shorten "
@@ -105,7 +107,8 @@ class PositionEmbeddings(nn.Module):
 
 
 class AbsolutePositionBias(nn.Module):
-  """(W_q Pq + b)(W_k Pk + b)^T * attention_scale -> float32 [1, heads, lq, lk]."""
+  """(W_q Pq + b)(W_k Pk + b)^T * attention_scale -> float32 [1, heads, lq, lk]; from per-row
+  positions [b, l, d] (packed batches; either side may be shared) -> [b, heads, lq, lk]."""
   config: ModelConfig
 
   @nn.compact
@@ -115,7 +118,10 @@ class AbsolutePositionBias(nn.Module):
                                  cfg.d_model ** -0.5, cfg, use_bias=True, name=name)
     q = project("query")(query_positions) * cfg.attention_scale
     k = project("key")(key_positions)
-    return jnp.einsum("qhd,khd->hqk", q, k)[None]
+    if q.ndim == k.ndim == 3:
+      return jnp.einsum("qhd,khd->hqk", q, k)[None]
+    q, k = (x if x.ndim == 4 else x[None] for x in (q, k))
+    return jnp.einsum("bqhd,bkhd->bhqk", q, k)
 
 
 def relative_tables(module: nn.Module, cfg: ModelConfig):
@@ -129,19 +135,19 @@ def relative_tables(module: nn.Module, cfg: ModelConfig):
 
 
 def layer_bias(module: nn.Module, cfg: ModelConfig, absolute, text_rows, image_rows):
-  """A layer's attention bias: the shared absolute term [1, h, L, L'] plus its own text table
-  at `text_rows` [lt, lt'] (the bottom-right block) and image table at `image_rows`
-  [li, li] (the top-left block; None without images)."""
+  """A layer's attention bias: the shared absolute term [1 or b, h, L, L'] plus its own text
+  table at `text_rows` [lt, lt'] (or [b, lt, lt'] in packed batches; the bottom-right block)
+  and image table at `image_rows` [li, li] (the top-left block; None without images)."""
   text_table, image_table = relative_tables(module, cfg)
-  relative = jnp.transpose(text_table[text_rows], (2, 0, 1))  # [h, lt, lt']
+  relative = jnp.moveaxis(text_table[text_rows], -1, -3)  # [(b,) h, lt, lt']
   lq, lk = absolute.shape[-2:]
-  relative = jnp.pad(relative, ((0, 0), (lq - relative.shape[1], 0),
-                                (lk - relative.shape[2], 0)))
+  relative = jnp.pad(relative, ((0, 0),) * (relative.ndim - 2) + (
+      (lq - relative.shape[-2], 0), (lk - relative.shape[-1], 0)))
   if image_rows is not None:
     li = image_rows.shape[0]
     image = jnp.transpose(image_table[image_rows], (2, 0, 1))
     relative = relative + jnp.pad(image, ((0, 0), (0, lq - li), (0, lk - li)))
-  return absolute + relative[None]
+  return absolute + (relative if relative.ndim == 4 else relative[None])
 
 
 def _float32(cfg: ModelConfig) -> ModelConfig:

@@ -12,6 +12,11 @@ type embeddings, embedding norms and drop-path as switches.
 
 `EncoderDecoder(config, train=..., decode=...)`: the flags change behaviour (dropout, BatchNorm
 statistics, KV cache) but never the parameters, so one set of variables serves every mode.
+
+Packed rows (data.packing; training only): a `Packing` of segment ids and per-segment
+positions makes each example of a row attend only to itself (encoder, decoder and
+cross-attention) and see the positions it would have alone, so its logits are those of the
+unpacked example.
 """
 
 from typing import Any, NamedTuple
@@ -37,10 +42,34 @@ REMAT_POLICIES = {
 
 class Encoded(NamedTuple):
   """The encoder's output: hidden [b, l, d], and (ofa) the LayerNormed position embeddings
-  [b, l, d] the decoder's cross-attention bias is built from (None for t5). A pytree, so
-  decoding repeats or tiles both along the batch."""
+  [b, l, d] the decoder's cross-attention bias is built from (None for t5); in packed
+  batches the segment id of every encoder position [b, l]. A pytree, so decoding repeats or
+  tiles it along the batch."""
   hidden: jax.Array
   positions: Any = None
+  segment_ids: Any = None
+
+
+class Packing(NamedTuple):
+  """Packed rows: segment ids (1, 2, ... per example of the row, 0 on padding) and positions
+  within each segment, int [b, ls] for the encoder's text and [b, lt] for the decoder
+  (the batch keys of biomed_jax/data/batch_contract.py)."""
+  encoder_segment_ids: jax.Array
+  encoder_positions: jax.Array
+  decoder_segment_ids: jax.Array
+  decoder_positions: jax.Array
+
+  @classmethod
+  def from_batch(cls, batch) -> "Packing | None":
+    """The batch's packing keys, or None for an unpacked batch."""
+    if "encoder_segment_ids" not in batch:
+      return None
+    return cls(*(batch[k] for k in cls._fields))
+
+
+def _same_segment(query_ids, key_ids):
+  """bool [b, 1, lq, lk]: query and key belong to the same example."""
+  return (query_ids[:, :, None] == key_ids[:, None, :])[:, None]
 
 
 class EncoderBlock(nn.Module):
@@ -117,11 +146,14 @@ class Encoder(nn.Module):
 
   @nn.compact
   def __call__(self, text_embeddings, text_mask, image_tokens=None, image_mask=None,
-               image_grid=None):
+               image_grid=None, segment_ids=None, text_positions=None):
     """text_embeddings [b, lt, d], text_mask [b, lt]; image_tokens [b, li, d] on an
-    image_grid (h, w), image_mask [b]. Returns (Encoded, mask [b, li + lt])."""
+    image_grid (h, w), image_mask [b]; packed rows: segment_ids and text_positions [b, lt]
+    (an image, alone in its row, is segment 1). Returns (Encoded, mask [b, li + lt])."""
     cfg = self.config
     lt = text_embeddings.shape[1]
+    if text_positions is None:
+      text_positions = jnp.arange(lt)
     types = _type_embedding(self, cfg) if cfg.type_embedding else None
 
     def embed(x, type_id, norm_name):
@@ -134,33 +166,43 @@ class Encoder(nn.Module):
       li = image_tokens.shape[1]
       x = jnp.concatenate([embed(image_tokens, 1, "patch_norm"), x], axis=1)
       mask = jnp.concatenate([jnp.broadcast_to(image_mask[:, None], (x.shape[0], li)), mask], 1)
+      if segment_ids is not None:
+        segment_ids = jnp.concatenate(
+            [jnp.ones((x.shape[0], li), segment_ids.dtype), segment_ids], 1)
 
     positions = text_rows = image_rows = None
     if cfg.position_bias == "ofa":
       x = jnp.where(mask[..., None], x, 0)  # OFA zeroes padded and absent-image positions
       tables = ofa.PositionEmbeddings(cfg, name="positions")
-      positions = tables.text(jnp.arange(lt))
+      positions = tables.text(text_positions)  # [(b,) lt, d]
       if image_tokens is not None:
-        positions = jnp.concatenate([tables.image(*image_grid), positions], axis=0)
+        image_positions = tables.image(*image_grid)
+        if positions.ndim == 3:
+          image_positions = jnp.broadcast_to(image_positions[None],
+                                             (x.shape[0],) + image_positions.shape)
+        positions = jnp.concatenate([image_positions, positions], axis=-2)
         image_rows = ofa.image_bucket_rows(*image_grid, cfg.image_position_buckets)
       bias = ofa.AbsolutePositionBias(cfg, name="position_bias")(positions, positions)
-      text_rows = ofa.token_buckets(jnp.arange(lt), jnp.arange(lt), cfg)
-      positions = jnp.broadcast_to(positions[None], (x.shape[0],) + positions.shape)
+      text_rows = ofa.token_buckets(text_positions, text_positions, cfg)
+      positions = jnp.broadcast_to(positions, (x.shape[0],) + positions.shape[-2:])
     else:
       bias = RelativePositionBias(cfg, bidirectional=True, name="relative_position_bias")(
-          jnp.arange(lt), jnp.arange(lt))
+          text_positions, text_positions)
       if image_tokens is not None:
         bias = jnp.pad(bias, ((0, 0), (0, 0), (li, 0), (li, 0)))
 
     x = nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
     x = constrain(x, ("batch", "length", "embed"))
+    attention_mask = mask[:, None, None, :]
+    if segment_ids is not None:
+      attention_mask = attention_mask & _same_segment(segment_ids, segment_ids)
     x = _run_layers(EncoderBlock, cfg, cfg.num_encoder_layers, "layers",
-                    dict(deterministic=not self.train), x, bias, mask[:, None, None, :],
+                    dict(deterministic=not self.train), x, bias, attention_mask,
                     text_rows, image_rows)
     x = Norm(cfg, name="final_norm")(x)
     if cfg.position_bias != "ofa":  # OFA: no dropout after the final norm
       x = nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
-    return Encoded(x, positions), mask
+    return Encoded(x, positions, segment_ids), mask
 
 
 class Decoder(nn.Module):
@@ -170,21 +212,33 @@ class Decoder(nn.Module):
   max_decode_length: int = 0  # cache size in decode mode
 
   @nn.compact
-  def __call__(self, embeddings, encoded: Encoded | None, encoder_mask, key_mask=None):
+  def __call__(self, embeddings, encoded: Encoded | None, encoder_mask, key_mask=None,
+               segment_ids=None, positions=None):
     """embeddings [b, l, d] (l = 1 per step when decoding) -> hidden states [b, l, d].
-    key_mask [b, l]: decoder positions that may be attended to (None: all)."""
+    key_mask [b, l]: decoder positions that may be attended to (None: all). Packed rows:
+    segment_ids and positions [b, l], with the encoder's segment ids in `encoded`."""
     cfg = self.config
     length = embeddings.shape[1]
+    packed = segment_ids is not None
+    if packed and (self.decode or encoded.segment_ids is None):
+      raise ValueError("packed decoder rows need packed encoder rows, and decoding takes "
+                       "unpacked batches")
     start, self_mask = self._positions(length)
     if self_mask is not None and key_mask is not None:
       self_mask = self_mask & key_mask[:, None, None, :]
-    if cfg.position_bias == "ofa":
-      self_bias, cross_bias, text_rows = self._ofa_bias(start, length, encoded)
+    cross_mask = encoder_mask[:, None, None, :]
+    if packed:
+      self_mask = self_mask & _same_segment(segment_ids, segment_ids)
+      cross_mask = cross_mask & _same_segment(segment_ids, encoded.segment_ids)
     else:
-      key_positions = jnp.arange(self.max_decode_length if self.decode else length)
+      positions = start + jnp.arange(length)
+    if cfg.position_bias == "ofa":
+      self_bias, cross_bias, text_rows = self._ofa_bias(start, positions, encoded, packed)
+    else:
+      key_positions = positions if packed else jnp.arange(
+          self.max_decode_length if self.decode else length)
       self_bias = RelativePositionBias(cfg, bidirectional=False,
-                                       name="relative_position_bias")(
-                                           start + jnp.arange(length), key_positions)
+                                       name="relative_position_bias")(positions, key_positions)
       cross_bias = text_rows = None
 
     x = embeddings
@@ -198,7 +252,7 @@ class Decoder(nn.Module):
     x = _run_layers(DecoderBlock, cfg, cfg.num_decoder_layers, "layers",
                     dict(deterministic=not self.train, decode=self.decode),
                     x, None if encoded is None else encoded.hidden, self_bias, self_mask,
-                    cross_bias, encoder_mask[:, None, None, :], text_rows)
+                    cross_bias, cross_mask, text_rows)
     x = Norm(cfg, name="final_norm")(x)
     if cfg.position_bias != "ofa":
       x = nn.Dropout(cfg.dropout_rate)(x, deterministic=not self.train)
@@ -220,20 +274,23 @@ class Decoder(nn.Module):
     position.value = start + length
     return start, None
 
-  def _ofa_bias(self, start, length, encoded):
-    """(self bias [1, h, l, keys], cross bias [1, h, l, encoder length], text rows [l, keys]).
-    When decoding, the absolute terms for every cache position are computed once with the
-    cache and sliced per step."""
+  def _ofa_bias(self, start, positions, encoded, packed):
+    """(self bias [1, h, l, keys], cross bias [1, h, l, encoder length], text rows [l, keys];
+    each with the batch instead of 1 when `packed`, from per-row `positions` [b, l]). When
+    decoding, the absolute terms for every cache position are computed once with the cache
+    and sliced per step."""
     cfg = self.config
+    length = positions.shape[-1]
     full = self.max_decode_length if self.decode else length
+    key_positions = positions if packed else jnp.arange(full)
 
     def absolute_terms():
       tables = ofa.PositionEmbeddings(cfg, name="positions")
-      queries = tables.text(jnp.arange(full))
+      queries = tables.text(key_positions)
       tables.image(1, 1)  # image-code positions: unused for text, kept for the weights
       self_term = ofa.AbsolutePositionBias(cfg, name="self_position_bias")(queries, queries)
       cross_term = ofa.AbsolutePositionBias(cfg, name="cross_position_bias")(
-          queries, encoded.positions[0])
+          queries, encoded.positions if packed else encoded.positions[0])
       return self_term, cross_term
 
     if self.decode:
@@ -247,12 +304,13 @@ class Decoder(nn.Module):
       cross_term = jax.lax.dynamic_slice_in_dim(cross_term, start, length, axis=2)
     else:
       self_term, cross_term = absolute_terms()
-    text_rows = ofa.token_buckets(start + jnp.arange(length), jnp.arange(full), cfg)
+    text_rows = ofa.token_buckets(positions, key_positions, cfg)
     return self_term, cross_term, text_rows
 
 
 class EncoderDecoder(nn.Module):
-  """logits = model(encoder_tokens, decoder_tokens, images=None, image_mask=None)."""
+  """logits = model(encoder_tokens, decoder_tokens, images=None, image_mask=None,
+  packing=None)."""
   config: ModelConfig
   train: bool = False
   decode: bool = False
@@ -273,11 +331,13 @@ class EncoderDecoder(nn.Module):
     if not cfg.tie_embeddings:
       self.lm_head = Dense((cfg.vocab_size,), ("embed", "vocab"), 1.0, cfg, use_bias=False)
 
-  def __call__(self, encoder_tokens, decoder_tokens, images=None, image_mask=None):
-    encoded, encoder_mask = self.encode(encoder_tokens, images, image_mask)
-    return self.decode_logits(decoder_tokens, encoded, encoder_mask)
+  def __call__(self, encoder_tokens, decoder_tokens, images=None, image_mask=None,
+               packing: Packing | None = None):
+    encoded, encoder_mask = self.encode(encoder_tokens, images, image_mask, packing)
+    return self.decode_logits(decoder_tokens, encoded, encoder_mask, packing)
 
-  def encode(self, encoder_tokens, images=None, image_mask=None):
+  def encode(self, encoder_tokens, images=None, image_mask=None,
+             packing: Packing | None = None):
     """Returns (Encoded, encoder_mask [b, l]); l = image tokens + text tokens."""
     text_mask = encoder_tokens != self.config.pad_id
     image_tokens = grid = None
@@ -290,10 +350,13 @@ class EncoderDecoder(nn.Module):
       # Text-only examples in a mixed batch: their image tokens are masked out and zeroed.
       image_tokens = jnp.where(image_mask[:, None, None, None], image_tokens, 0).reshape(
           b, gh * gw, d)
+    segments = (None, None) if packing is None else (packing.encoder_segment_ids,
+                                                      packing.encoder_positions)
     return self.encoder(self.embedding(encoder_tokens), text_mask, image_tokens, image_mask,
-                        grid)
+                        grid, *segments)
 
-  def decode_logits(self, decoder_tokens, encoded, encoder_mask):
+  def decode_logits(self, decoder_tokens, encoded, encoder_mask,
+                    packing: Packing | None = None):
     """decoder_tokens [b, l] -> float32 logits [b, l, vocab]. With decode=True, `encoded` is
     needed only while the cache is created (see init_cache); later steps may pass None."""
     cfg = self.config
@@ -302,7 +365,10 @@ class EncoderDecoder(nn.Module):
     key_mask = None
     if cfg.pad_id != cfg.bos_id and not self.decode:
       key_mask = decoder_tokens != cfg.pad_id
-    x = self.decoder(self.embedding(decoder_tokens), encoded, encoder_mask, key_mask)
+    segments = (None, None) if packing is None else (packing.decoder_segment_ids,
+                                                      packing.decoder_positions)
+    x = self.decoder(self.embedding(decoder_tokens), encoded, encoder_mask, key_mask,
+                     *segments)
     if cfg.tie_embeddings:
       if cfg.scale_tied_logits:
         x = x * cfg.d_model ** -0.5

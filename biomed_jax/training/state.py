@@ -28,7 +28,8 @@ def example_inputs(cfg: ModelConfig, batch_size: int = 1, encoder_length: int = 
   """Shapes of one batch (the contract of biomed_jax/data): enough to build every parameter."""
   shapes = batch_contract.shapes(batch_size=batch_size, source_len=encoder_length,
                                  target_len=decoder_length, image_size=cfg.image_size,
-                                 keys=batch_contract.MODEL_INPUT_KEYS)
+                                 keys=batch_contract.batch_keys(packed=False,
+                                                           model_inputs_only=True))
   return {k: jax.ShapeDtypeStruct(shape, dtype) for k, (shape, dtype) in shapes.items()}
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 
 from biomed_jax.data import batch_contract
-from biomed_jax.model import EncoderDecoder, ModelConfig
+from biomed_jax.model import EncoderDecoder, ModelConfig, Packing
 from biomed_jax.training.loss import cross_entropy
 from biomed_jax.training.optimizer import param_path
 from biomed_jax.training.state import TrainState
@@ -52,13 +52,14 @@ def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
 
   def micro_step(params, batch_stats, batch, dropout_rng):
     def loss_fn(params):
+      packing = Packing.from_batch(batch)
       logits, updates = train_model.apply(
           {"params": constants_frozen(params), "batch_stats": batch_stats}, batch["encoder_tokens"],
-          batch["decoder_inputs"], batch.get("images"), batch.get("image_mask"),
+          batch["decoder_inputs"], batch.get("images"), batch.get("image_mask"), packing,
           rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
       weights = batch["decoder_loss_weights"].astype(jnp.float32)
       if loss_normalization == "examples":  # each example's weights sum to 1 (or 0)
-        weights = weights / jnp.maximum(weights.sum(-1, keepdims=True), 1e-9)
+        weights = weights / jnp.maximum(_example_weight_sums(weights, packing), 1e-9)
       loss_sum, weight_sum, correct = cross_entropy(
           logits, batch["decoder_targets"], weights, label_smoothing,
           model.config.logit_vocab_size)
@@ -122,6 +123,16 @@ def make_train_step(model: EncoderDecoder, tx: optax.GradientTransformation,
     return new_state, metrics
 
   return train_step
+
+
+def _example_weight_sums(weights, packing):
+  """The sum of the loss weights of each token's example: its row's, or in packed rows its
+  segment's."""
+  if packing is None:
+    return weights.sum(-1, keepdims=True)
+  ids = packing.decoder_segment_ids
+  return jnp.einsum("bqk,bk->bq", (ids[:, :, None] == ids[:, None, :]).astype(weights.dtype),
+                    weights)
 
 
 def jit_train_step(train_step, state_shardings: TrainState, batch_sharding):

@@ -214,10 +214,10 @@ def test_model_example_inputs_match_the_pipelines_batches(tokenizer, clean_dirs)
   from biomed_jax.training import state as state_lib  # pylint: disable=g-import-not-at-top
   batch = next(_train(tokenizer, clean_dirs))
   inputs = state_lib.example_inputs(model_config("t5_tiny", image_size=SIZE), 8, LS, LT)
-  assert tuple(inputs) == batch_contract.MODEL_INPUT_KEYS
+  assert tuple(inputs) == batch_contract.batch_keys(packed=False, model_inputs_only=True)
   for name, spec in inputs.items():
     assert (spec.shape, spec.dtype) == (batch[name].shape, batch[name].dtype), name
-  assert set(batch) == set(batch_contract.ALL_KEYS)
+  assert set(batch) == set(batch_contract.batch_keys(packed=False))
 
 
 def test_mixture_weights_are_respected(tokenizer, clean_dirs):

@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 
 from biomed_jax import sharding
-from biomed_jax.data import pipeline, tokenizer as tokenizer_lib
+from biomed_jax.data import batch_contract, pipeline, tokenizer as tokenizer_lib
 from biomed_jax.data.tasks import SAMPLE_TASKS
 from biomed_jax.decoding import decode
 from biomed_jax.model import EncoderDecoder, model_config
@@ -33,7 +33,8 @@ def _fixed_batch(tokenizer):
         bad_records="skip")
     parts.append(next(iter(iterator)))
     iterator.close()
-  return {k: np.concatenate([p[k] for p in parts]) for k in step_lib.MODEL_INPUT_KEYS}
+  return {k: np.concatenate([p[k] for p in parts]) for k in batch_contract.batch_keys(
+      packed=False, model_inputs_only=True)}
 
 
 def test_one_batch_of_every_family_is_learned_exactly():
