@@ -25,7 +25,7 @@ import machine  # benchmarks/machine.py
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from biomed_jax import config_lib, sharding  # pylint: disable=wrong-import-position
-from biomed_jax.data import pipeline, tokenizer as tokenizer_lib  # pylint: disable=wrong-import-position
+from biomed_jax.data import batch_contract, pipeline, tokenizer as tokenizer_lib  # pylint: disable=wrong-import-position
 from biomed_jax.model import EncoderDecoder  # pylint: disable=wrong-import-position
 from biomed_jax.training import optimizer, state as state_lib, step as step_lib  # pylint: disable=wrong-import-position
 from configs import demo  # pylint: disable=wrong-import-position
@@ -75,15 +75,13 @@ class Side:
         bad_records="skip", tokenizer=tokenizer_lib.load_tokenizer(config.data.tokenizer),
         image_size=model_cfg.image_size, max_source_len=config.data.max_source_len,
         max_target_len=config.data.max_target_len, packing=packing)
-    self.packing = packing
     self.round()  # compile
 
   def round(self) -> tuple[float, float, float]:
     """(seconds, real target tokens, examples) of --steps steps; batches read beforehand."""
     batches = [next(self.iterator) for _ in range(FLAGS.steps)]
     tokens = sum(float(b["decoder_loss_weights"].sum()) for b in batches)
-    examples = sum(float(b["decoder_segment_ids"].max(1).sum()) if self.packing
-                   else float(b["example_mask"].sum()) for b in batches)
+    examples = sum(batch_contract.count_examples(b) for b in batches)
     start = time.perf_counter()
     with sharding.mesh_context(self.mesh, self.rules):
       for batch in batches:

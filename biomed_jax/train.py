@@ -20,7 +20,7 @@ import numpy as np
 from biomed_jax import checkpointing, config_checks, config_lib, distributed, evaluation
 from biomed_jax import sharding
 from biomed_jax import workdir_lock
-from biomed_jax.data import pipeline
+from biomed_jax.data import batch_contract, pipeline
 from biomed_jax.data import tokenizer as tokenizer_lib
 from biomed_jax.model import EncoderDecoder, lora
 from biomed_jax.training import init_from, optimizer, reporting
@@ -269,7 +269,7 @@ def _run(config, workdir: str, mode: str, model_cfg, ckpt: checkpointing.Checkpo
 
       # The metrics stay on the device until a log step: the host goes on to read and send
       # the next batch while this step runs. At most MAX_STEPS_AHEAD steps are queued.
-      pending.append((step, metrics, int(batch["encoder_tokens"].shape[0]),
+      pending.append((step, metrics, batch_contract.count_examples(batch),
                       int((batch["encoder_tokens"] != model_cfg.pad_id).sum() +
                           batch["decoder_loss_weights"].sum())))
       if len(pending) > MAX_STEPS_AHEAD:

@@ -89,6 +89,13 @@ def shape(field: Field, *, batch_size: int | None, source_len: int, target_len: 
   return tuple(sizes[d] if isinstance(d, str) else d for d in dims)
 
 
+def count_examples(batch) -> int:
+  """Examples in a (host's) batch: its rows, or in a packed batch its segments."""
+  if "decoder_segment_ids" in batch:
+    return int(np.asarray(batch["decoder_segment_ids"]).max(axis=1).sum())
+  return int(np.asarray(batch["example_mask"]).sum())
+
+
 def shapes(*, batch_size: int | None, source_len: int, target_len: int, image_size: int,
            keys=None) -> dict[str, tuple[tuple[int, ...], type]]:
   """{key: (shape, dtype)} of `keys` (None: an unpacked batch's)."""

@@ -65,6 +65,26 @@ def _batch_axes(make_cache: Callable, encoded, encoder_mask, cache) -> Any:
   return jax.tree_util.tree_map_with_path(axis, cache, doubled)
 
 
+def _layers_unstacked(model: EncoderDecoder, params):
+  """The model and its weights with every layer a module of its own (layers_0, layers_1, ...):
+  a decoding step, run inside the decoding loop, then reads each layer's weights in place,
+  where a scanned stack copies every layer's slice of them at every step
+  (benchmarks/results/t5_vs_hf.md)."""
+  cfg = model.config
+  if not cfg.scan_layers:
+    return model, params
+  counts = {"encoder": cfg.num_encoder_layers, "decoder": cfg.num_decoder_layers}
+  params = dict(params)
+  for stack, count in counts.items():
+    if stack in params and "layers" in params[stack]:
+      part = dict(params[stack])
+      layers = part.pop("layers")
+      part.update({f"layers_{i}": jax.tree.map(lambda x, i=i: x[i], layers)
+                   for i in range(count)})
+      params[stack] = part
+  return model.clone(config=dataclasses.replace(cfg, scan_layers=False)), params
+
+
 def prepare(model: EncoderDecoder, variables, encoder_tokens, images, image_mask,
             max_length: int, copies: int = 1) -> Decoder:
   """Encodes the batch once; with copies > 1 each example's encoder output is repeated
@@ -75,6 +95,8 @@ def prepare(model: EncoderDecoder, variables, encoder_tokens, images, image_mask
   if copies > 1:
     encoded = jax.tree.map(lambda x: jnp.repeat(x, copies, axis=0), encoded)
     encoder_mask = jnp.repeat(encoder_mask, copies, axis=0)
+
+  model, params = _layers_unstacked(model, params)
 
   def make_cache(enc, mask):
     return init_cache(model, params, enc, mask, max_length)[1]

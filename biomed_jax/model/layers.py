@@ -131,6 +131,8 @@ class MultiHeadAttention(nn.Module):
   decode=True keeps a cache in the "cache" collection: for self-attention the keys/values of
   every position written so far; for cross-attention (`cross=True`) the encoder keys/values,
   computed once when the cache is created and reused at every step (pass kv=None then).
+  Cached keys/values are stored heads first, [b, h, length, d]: the layout the score and
+  output products read, so a step does not transpose the whole cache.
   """
   config: ModelConfig
   cross: bool = False
@@ -151,21 +153,24 @@ class MultiHeadAttention(nn.Module):
     if cfg.attention_scale is not None:
       q = q * jnp.asarray(cfg.attention_scale, q.dtype)
 
+    heads_first = False  # k, v [b, h, lk, d] (from the cache) rather than [b, lk, h, d]
     if self.cross:
-      k, v = self._cross_key_value(kv, project)
+      k, v, heads_first = self._cross_key_value(kv, project)
     else:
       k, v = project("key", d ** -0.5)(x), project("value", d ** -0.5)(x)
       if self.decode:
-        k, v, cache_mask = self._append_to_cache(k, v)
+        k, v, cache_mask, heads_first = self._append_to_cache(k, v)
         mask = cache_mask if mask is None else mask & cache_mask
 
     q = constrain(q, ("batch", "length", "heads", "kv"))
-    k = constrain(k, ("batch", "length", "heads", "kv"))
+    if not heads_first:
+      k = constrain(k, ("batch", "length", "heads", "kv"))
+    kv_axes = "bhkd" if heads_first else "bkhd"
     impl = attention_kernels.resolve(cfg.attention_impl, cfg.dtype)
     if impl != "xla" and not self.decode:  # a cached decoding step has one query: einsums
       out = attention_kernels.fused_attention(impl, q, k, v, bias, mask)
     else:
-      scores = jnp.einsum("bqhd,bkhd->bhqk", q, k).astype(jnp.float32)
+      scores = jnp.einsum(f"bqhd,{kv_axes}->bhqk", q, k).astype(jnp.float32)
       if bias is not None:
         scores = scores + bias
       if mask is not None:
@@ -173,7 +178,7 @@ class MultiHeadAttention(nn.Module):
         scores = jnp.where(mask, scores, NEG_INF)
       weights = jax.nn.softmax(scores, axis=-1).astype(cfg.dtype)
       weights = nn.Dropout(cfg.attention_dropout)(weights, deterministic=self.deterministic)
-      out = jnp.einsum("bhqk,bkhd->bqhd", weights, v)
+      out = jnp.einsum(f"bhqk,{kv_axes}->bqhd", weights, v)
     if cfg.head_scale:  # NormFormer's learned scale per head
       scale = self.param("head_scale", partitioned(nn.initializers.ones, ("heads",)), (h,),
                          cfg.param_dtype)
@@ -182,37 +187,46 @@ class MultiHeadAttention(nn.Module):
                   self.deterministic)(out)
 
   def _cross_key_value(self, kv, project):
+    """(k, v, heads_first)."""
     if not self.decode:
       return project("key", self.config.d_model ** -0.5)(kv), project(
-          "value", self.config.d_model ** -0.5)(kv)
+          "value", self.config.d_model ** -0.5)(kv), False
     if kv is not None and not self.has_variable("cache", "cross_key"):
-      k = project("key", self.config.d_model ** -0.5)(kv)
-      v = project("value", self.config.d_model ** -0.5)(kv)
+      k = _heads_first(project("key", self.config.d_model ** -0.5)(kv))
+      v = _heads_first(project("value", self.config.d_model ** -0.5)(kv))
       self.variable("cache", "cross_key", lambda: k)
       self.variable("cache", "cross_value", lambda: v)
-      return k, v
+      return k, v, True
     if not self.has_variable("cache", "cross_key"):
       raise ValueError("cross-attention cache is empty: create it with the encoder outputs "
                        "first (see EncoderDecoder.init_cache)")
-    return self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value")
+    return (self.get_variable("cache", "cross_key"), self.get_variable("cache", "cross_value"),
+            True)
 
   def _append_to_cache(self, k, v):
-    """Writes this step's key/value at the cache index; returns the whole cache and its mask."""
+    """Writes this step's key/value at the cache index; returns the whole cache (heads first),
+    its mask and whether it is heads first (not in the creation pass)."""
     initialized = self.has_variable("cache", "cached_key")
-    cached_k = self.variable("cache", "cached_key", jnp.zeros, k.shape, k.dtype)
-    cached_v = self.variable("cache", "cached_value", jnp.zeros, v.shape, v.dtype)
+    shape = _heads_first(k).shape
+    cached_k = self.variable("cache", "cached_key", jnp.zeros, shape, k.dtype)
+    cached_v = self.variable("cache", "cached_value", jnp.zeros, shape, v.dtype)
     index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
     if not initialized:  # creation pass: shapes only, full-length computation
-      return k, v, jnp.ones((), bool)
+      return k, v, jnp.ones((), bool), False
     step = k.shape[1]
     i = index.value
-    cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k, (0, i, 0, 0))
-    cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v, (0, i, 0, 0))
+    cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, _heads_first(k), (0, 0, i, 0))
+    cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, _heads_first(v), (0, 0, i, 0))
     index.value = i + step
-    max_len = cached_k.value.shape[1]
+    max_len = cached_k.value.shape[2]
     # Query j of this step (absolute position i + j) sees keys 0 .. i + j.
     mask = jnp.arange(max_len)[None, :] <= (i + jnp.arange(step))[:, None]
-    return cached_k.value, cached_v.value, mask[None, None]
+    return cached_k.value, cached_v.value, mask[None, None], True
+
+
+def _heads_first(x):
+  """[b, l, h, d] -> [b, h, l, d]."""
+  return jnp.swapaxes(x, 1, 2)
 
 
 class FeedForward(nn.Module):
