@@ -69,7 +69,8 @@ def _layers_unstacked(model: EncoderDecoder, params):
   """The model and its weights with every layer a module of its own (layers_0, layers_1, ...):
   a decoding step, run inside the decoding loop, then reads each layer's weights in place,
   where a scanned stack copies every layer's slice of them at every step
-  (benchmarks/results/t5_vs_hf.md)."""
+  (benchmarks/results/t5_vs_hf.md). The slices are taken once per decoding call: at most one
+  more copy of the weights (of their shards, on a mesh) while it runs."""
   cfg = model.config
   if not cfg.scan_layers:
     return model, params

@@ -9,7 +9,6 @@ construction (see the comments at each writer).
 
 import csv
 import gzip
-import json
 import os
 
 import numpy as np

@@ -5,7 +5,6 @@ table randomised; weights go through the real converter (HF folder -> pretrained
 from_pretrained), so the tests cover the layout map as well as the forward computation.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
