@@ -43,12 +43,15 @@ class Chip:
   hbm_bytes: float
   hbm_bytes_per_s: float
   source: str
+  # libtpu's chip configuration: v4 runs its two TensorCores as one device (megacore), as a
+  # Cloud TPU v4 VM does; libtpu's default would make each core a device.
+  chip_config_name: str | None = None
 
 
 # Per-chip figures from Cloud TPU's system architecture pages.
 CHIPS = {
     "v4": Chip("v4", 2, 3, 275e12, 32 * 2**30, 1228e9,
-               "https://cloud.google.com/tpu/docs/v4"),
+               "https://cloud.google.com/tpu/docs/v4", chip_config_name="megacore"),
     "v5e": Chip("v5e", 1, 2, 197e12, 16 * 2**30, 819e9,
                 "https://cloud.google.com/tpu/docs/v5e"),
     "v5p": Chip("v5p", 2, 3, 459e12, 95 * 2**30, 2765e9,
@@ -110,6 +113,8 @@ def topology_devices(target: Target) -> list:
   # Compiling needs no chip: let several planners (or tests) load libtpu at once.
   os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
   kwargs = {"num_slices": target.num_slices} if target.num_slices > 1 else {}
+  if target.chip.chip_config_name:
+    kwargs["chip_config_name"] = target.chip.chip_config_name
   return list(topologies.get_topology_desc(platform="tpu", topology_name=target.topology,
                                            **kwargs).devices)
 
