@@ -69,13 +69,10 @@ def main(argv):
       f"{d} {runs[d][1]:.2f}" for d in DTYPES) + ".\n")
   text = "\n".join(lines)
   print(text)
-  new = not os.path.exists(FLAGS.results)
-  with open(FLAGS.results, "a", encoding="utf-8") as f:
-    if new:
-      f.write("# bfloat16 compute on the demo: loss curve and step time\n\n"
-              "`python benchmarks/bf16_demo.py`: the same run in float32 and bfloat16 compute "
-              "(float32 parameters), one after the other.\n")
-    f.write(text)
+  machine.append_results(
+      FLAGS.results, "# bfloat16 compute on the demo: loss curve and step time\n\n"
+      "`python benchmarks/bf16_demo.py`: the same run in float32 and bfloat16 compute "
+      "(float32 parameters), one after the other.\n", text)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from importlib import metadata
 import os
 import platform
+import statistics
 
 
 def describe() -> str:
@@ -26,3 +27,19 @@ def versions(packages=("jax", "jaxlib", "flax", "optax", "grain")) -> str:
     except metadata.PackageNotFoundError:
       pass
   return f"Python {platform.python_version()}, {', '.join(found)}"
+
+
+def spread(values, fmt: str = "{:.2f}") -> str:
+  """'median (min-max)' of one side's rounds."""
+  return (f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-"
+          f"{fmt.format(max(values))})")
+
+
+def append_results(path: str, header: str, text: str) -> None:
+  """Appends `text` to a results file, writing `header` first when the file is new."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  new = not os.path.exists(path)
+  with open(path, "a", encoding="utf-8") as f:
+    if new:
+      f.write(header)
+    f.write(text)

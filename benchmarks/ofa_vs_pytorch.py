@@ -122,10 +122,6 @@ class Reference:
     return time.perf_counter() - start
 
 
-def _spread(values, fmt="{:.1f}") -> str:
-  return (f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-"
-          f"{fmt.format(max(values))})")
-
 
 def main(argv):
   del argv
@@ -174,17 +170,14 @@ def main(argv):
       f"Evaluation-mode logits equal to {error:.1e} of the largest; first train-step loss "
       f"{first} (both in training mode: BatchNorm on batch statistics).\n",
       "| side | seconds / step |", "|---|---|",
-      f"| ours (jitted train step) | {_spread(seconds['ours'])} |",
-      f"| PyTorch OFA reference | {_spread(seconds['reference'])} |",
+      f"| ours (jitted train step) | {machine.spread(seconds['ours'], '{:.1f}')} |",
+      f"| PyTorch OFA reference | {machine.spread(seconds['reference'], '{:.1f}')} |",
       f"\nOurs / reference speed: median {statistics.median(ratios):.2f}x (rounds "
       f"{min(ratios):.2f}-{max(ratios):.2f}x).\n"])
   print(text)
-  new = not os.path.exists(FLAGS.results)
-  with open(FLAGS.results, "a", encoding="utf-8") as f:
-    if new:
-      f.write("# Train step: ours vs the PyTorch OFA reference, same weights\n\n"
-              "`python benchmarks/ofa_vs_pytorch.py`: alternating rounds in one process.\n")
-    f.write(text)
+  machine.append_results(
+      FLAGS.results, "# Train step: ours vs the PyTorch OFA reference, same weights\n\n"
+      "`python benchmarks/ofa_vs_pytorch.py`: alternating rounds in one process.\n", text)
 
 
 if __name__ == "__main__":

@@ -91,10 +91,6 @@ class Side:
     return time.perf_counter() - start, tokens, examples
 
 
-def _spread(values, fmt="{:.0f}") -> str:
-  return (f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-"
-          f"{fmt.format(max(values))})")
-
 
 def main(argv):
   del argv
@@ -126,21 +122,18 @@ def main(argv):
       "|---|---|---|---|",
   ]
   for name in sides:
-    lines.append(f"| {name} | {_spread(rates[name])} | {_spread(per_batch[name], '{:.1f}')} "
-                 f"| {_spread(step_ms[name])} |")
+    lines.append(f"| {name} | {machine.spread(rates[name], '{:.0f}')} | "
+                 f"{machine.spread(per_batch[name], '{:.1f}')} | "
+                 f"{machine.spread(step_ms[name], '{:.0f}')} |")
   lines.append(f"\nPacked / unpacked target tokens per second: median "
                f"{statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}-{max(ratios):.2f}x)."
                "\n")
   text = "\n".join(lines)
   print(text)
-  os.makedirs(os.path.dirname(FLAGS.results), exist_ok=True)
-  new = not os.path.exists(FLAGS.results)
-  with open(FLAGS.results, "a", encoding="utf-8") as f:
-    if new:
-      f.write("# Sequence packing: real target tokens per second, packed vs unpacked\n\n"
-              "`python benchmarks/packing.py`: the same jitted train step on batches of the "
-              "same shape, alternating rounds in one process.\n")
-    f.write(text)
+  machine.append_results(
+      FLAGS.results, "# Sequence packing: real target tokens per second, packed vs unpacked\n\n"
+      "`python benchmarks/packing.py`: the same jitted train step on batches of the same "
+      "shape, alternating rounds in one process.\n", text)
 
 
 if __name__ == "__main__":

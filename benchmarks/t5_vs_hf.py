@@ -168,10 +168,6 @@ class HF:
     return time.perf_counter() - start
 
 
-def _spread(values, fmt="{:.2f}") -> str:
-  return (f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-"
-          f"{fmt.format(max(values))})")
-
 
 def main(argv):
   del argv
@@ -198,8 +194,8 @@ def main(argv):
     ratios = [o / h for o, h, _ in rows]
     name = "greedy" if method == "greedy" else f"beam {FLAGS.beam_size}"
     per_call = FLAGS.new_tokens * FLAGS.decode_batch
-    ours_rate = _spread([per_call * r[0] for r in rows], "{:.0f}")
-    hf_rate = _spread([per_call * r[1] for r in rows], "{:.0f}")
+    ours_rate = machine.spread([per_call * r[0] for r in rows], "{:.0f}")
+    hf_rate = machine.spread([per_call * r[1] for r in rows], "{:.0f}")
     sections.append(
         f"Decoding, {name}: batch {FLAGS.decode_batch}, {FLAGS.decode_source_len} source "
         f"tokens (half the rows padded to half), {FLAGS.new_tokens} new tokens, "
@@ -233,8 +229,8 @@ def main(argv):
       f"Train step: batch {FLAGS.batch}, {FLAGS.source_len}/{FLAGS.target_len} tokens, AdamW, "
       f"{FLAGS.rounds} rounds x {FLAGS.steps} steps; first-step loss {first_losses}.\n",
       "| side | steps / s |", "|---|---|",
-      f"| ours (jitted train step) | {_spread(rates['ours'], '{:.3f}')} |",
-      f"| HF PyTorch T5 | {_spread(rates['hf'], '{:.3f}')} |",
+      f"| ours (jitted train step) | {machine.spread(rates['ours'], '{:.3f}')} |",
+      f"| HF PyTorch T5 | {machine.spread(rates['hf'], '{:.3f}')} |",
       f"\nOurs / HF: median {statistics.median(ratios):.2f}x (rounds {min(ratios):.2f}-"
       f"{max(ratios):.2f}x).\n"]))
   _write(header + sections)
@@ -245,12 +241,9 @@ def _write(lines):
   lines = lines + [f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.\n"]
   text = "\n".join(lines)
   print(text)
-  new = not os.path.exists(FLAGS.results)
-  with open(FLAGS.results, "a", encoding="utf-8") as f:
-    if new:
-      f.write("# Ours vs Hugging Face PyTorch T5, same weights: decoding and the train step\n\n"
-              "`python benchmarks/t5_vs_hf.py`: alternating rounds in one process.\n")
-    f.write(text)
+  machine.append_results(
+      FLAGS.results, "# Ours vs Hugging Face PyTorch T5, same weights: decoding and the train "
+      "step\n\n`python benchmarks/t5_vs_hf.py`: alternating rounds in one process.\n", text)
 
 
 if __name__ == "__main__":
